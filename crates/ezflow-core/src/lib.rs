@@ -1,0 +1,16 @@
+//! EZ Flow's core library: everything that is not UI.
+//!
+//! It owns audio decoding, the transcription engine and its model lifecycle,
+//! the model catalog, downloader and importer, and the settings file. It knows
+//! nothing of trays, hotkeys or windows: the binaries around it subscribe to
+//! its lifecycle events and call its functions.
+
+pub mod audio;
+pub mod catalog;
+pub mod download;
+pub mod engine;
+pub mod import;
+pub mod lifecycle;
+pub mod models;
+pub mod paths;
+pub mod settings;
