@@ -1,1 +1,510 @@
-//! TODO: engine
+//! The transcription engine: one loaded Whisper model (the whisper.cpp context
+//! plus one reusable decoding state) and how a 16 kHz clip becomes a
+//! transcript.
+//!
+//! It owns the dictation-specific speed and accuracy levers: trimming silence,
+//! sizing the encoder window (`audio_ctx`) to the clip, the guards that stop a
+//! shortened window from looping or hallucinating, and filtering non-speech
+//! annotations. It does not decide *when* a model is loaded or unloaded: that
+//! is [`crate::lifecycle`]'s job.
+
+use std::io::Write;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use whisper_rs::{
+    FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
+};
+
+use crate::audio::{self, WHISPER_SAMPLE_RATE};
+use crate::model_file;
+use crate::settings::Language;
+
+/// Whisper's encoder sees at most 30 s: 1500 frames of 20 ms.
+const FULL_AUDIO_CTX: i32 = 1500;
+/// Encoder frames per second of audio.
+const AUDIO_CTX_PER_SECOND: f32 = 50.0;
+/// Frames added beyond the clip so the last word is never at the window edge.
+const AUDIO_CTX_MARGIN: i32 = 128;
+/// The smallest window we ever decode with. Measured on short real-speech
+/// clips (see docs/architecture.md, "Decoding short clips"): below this, tiny
+/// and base models start looping on 1-2 s clips.
+const MIN_AUDIO_CTX: i32 = 512;
+/// The gzip compression ratio above which a transcript is a repetition loop
+/// (the same threshold OpenAI's reference decoder uses).
+const MAX_COMPRESSION_RATIO: f32 = 2.4;
+/// An upper bound on how fast anyone speaks, in text tokens per second
+/// (fast speech is about 4 words/s, ~5.5 tokens/s with punctuation). A
+/// transcript denser than this for its audio is a hallucination.
+const MAX_TOKENS_PER_SECOND: f32 = 9.0;
+/// Tokens always allowed on top of the per-second budget, for very short
+/// clips with a long word or a number.
+const TOKEN_BUDGET_SLACK: f32 = 12.0;
+
+/// Something went wrong loading a model or transcribing with it.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("model file {path} does not exist; run `ezflow models list` to see installed models")]
+    ModelMissing { path: PathBuf },
+    #[error("model file {path} is not usable: {source}")]
+    InvalidModel {
+        path: PathBuf,
+        #[source]
+        source: model_file::ModelFileError,
+    },
+    #[error("whisper.cpp could not load model {path} (the file may be damaged; remove it and download or import it again)")]
+    LoadFailed { path: PathBuf },
+    #[error("not enough memory to prepare model {path} for transcription")]
+    StateFailed { path: PathBuf },
+    #[error("model {path} only understands English, but language '{language}' was requested; use a multilingual model (for example 'base') or language 'en'")]
+    EnglishOnlyModel { path: PathBuf, language: String },
+    #[error("transcription failed inside whisper.cpp: {0}")]
+    Whisper(#[from] whisper_rs::WhisperError),
+}
+
+/// How to transcribe one clip.
+#[derive(Debug, Clone)]
+pub struct DecodeOptions {
+    /// The spoken language, or automatic detection.
+    pub language: Language,
+    /// Threads whisper.cpp may use; at least 1.
+    pub threads: usize,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        Self {
+            language: Language::AUTO,
+            threads: 1,
+        }
+    }
+}
+
+/// One timed piece of a transcript, relative to the start of the clip.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Segment {
+    #[serde(serialize_with = "ser_secs")]
+    pub start: Duration,
+    #[serde(serialize_with = "ser_secs")]
+    pub end: Duration,
+    pub text: String,
+}
+
+fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
+}
+
+/// What the decoder did, for `--json`, logs and benchmarks.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct DecodeReport {
+    /// The part of the clip that held speech, in seconds; `None` for silence.
+    pub speech_seconds: Option<f32>,
+    /// The encoder window of the pass whose result was kept.
+    pub audio_ctx: i32,
+    /// Whether the short-window pass was rejected and the clip decoded again
+    /// with the full window.
+    pub fell_back_to_full_window: bool,
+    /// Time spent in whisper.cpp, all passes together.
+    pub whisper_ms: u64,
+}
+
+/// The text of a clip.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Transcript {
+    /// The whole text, segments joined, trimmed. Empty for a clip without
+    /// speech.
+    pub text: String,
+    pub segments: Vec<Segment>,
+    /// The language the text is in, when known.
+    pub language: Option<String>,
+    pub report: DecodeReport,
+}
+
+/// What a loaded model file is.
+#[derive(Debug, Clone)]
+pub struct ModelDescription {
+    pub path: PathBuf,
+    pub english_only: bool,
+    pub info: model_file::ModelFileInfo,
+}
+
+/// A Whisper model in memory with its one reusable decoding state.
+///
+/// Creating a state allocates tens to hundreds of MB, so it is made once at
+/// load and reused for every clip; transcriptions on one model therefore take
+/// `&mut self` and run one at a time.
+pub struct LoadedModel {
+    // Field order matters: the state must be freed before the context.
+    state: WhisperState,
+    _context: WhisperContext,
+    description: ModelDescription,
+}
+
+impl std::fmt::Debug for LoadedModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedModel")
+            .field("description", &self.description)
+            .finish_non_exhaustive()
+    }
+}
+
+fn route_whisper_logs_to_tracing() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(whisper_rs::install_logging_hooks);
+}
+
+impl LoadedModel {
+    /// Checks the model file and loads it.
+    pub fn load(path: &Path) -> Result<Self, EngineError> {
+        let _span = tracing::info_span!("model_load", path = %path.display()).entered();
+        if !path.is_file() {
+            return Err(EngineError::ModelMissing {
+                path: path.to_path_buf(),
+            });
+        }
+        // whisper.cpp reports a damaged file only as "failed to load"; check
+        // it ourselves first so the user hears what is wrong with it.
+        let info = model_file::inspect(path).map_err(|source| EngineError::InvalidModel {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        route_whisper_logs_to_tracing();
+        let path_str = path.to_str().ok_or_else(|| EngineError::LoadFailed {
+            path: path.to_path_buf(),
+        })?;
+        let mut params = WhisperContextParameters::default();
+        params.use_gpu(false);
+        let context = WhisperContext::new_with_params(path_str, params).map_err(|_| {
+            EngineError::LoadFailed {
+                path: path.to_path_buf(),
+            }
+        })?;
+        let state = context
+            .create_state()
+            .map_err(|_| EngineError::StateFailed {
+                path: path.to_path_buf(),
+            })?;
+        let english_only = !context.is_multilingual();
+        Ok(Self {
+            state,
+            _context: context,
+            description: ModelDescription {
+                path: path.to_path_buf(),
+                english_only,
+                info,
+            },
+        })
+    }
+
+    pub fn description(&self) -> &ModelDescription {
+        &self.description
+    }
+
+    /// Transcribes a 16 kHz mono clip.
+    ///
+    /// Silence at either end is trimmed first; a clip without speech gives
+    /// an empty transcript without running the model at all.
+    pub fn transcribe(
+        &mut self,
+        samples: &[f32],
+        options: &DecodeOptions,
+    ) -> Result<Transcript, EngineError> {
+        let _span = tracing::debug_span!("transcribe", samples = samples.len()).entered();
+        let language = self.resolve_language(options.language)?;
+        let Some(speech) = audio::speech_bounds(samples) else {
+            tracing::debug!("no speech in clip");
+            return Ok(Transcript {
+                language: language.map(str::to_owned),
+                ..Transcript::default()
+            });
+        };
+        let speech_samples = &samples[speech.clone()];
+        let speech_secs = speech_samples.len() as f32 / WHISPER_SAMPLE_RATE as f32;
+        let threads = options.threads.max(1);
+        let started = Instant::now();
+
+        let fitted_ctx = fitted_audio_ctx(speech_secs);
+        let mut pass = self.decode_pass(speech_samples, language, threads, fitted_ctx)?;
+        let mut fell_back = false;
+        if fitted_ctx < FULL_AUDIO_CTX {
+            if let Some(reason) = degenerate(&pass, speech_secs) {
+                tracing::debug!(audio_ctx = fitted_ctx, reason, text = %pass.text(), "short window rejected; decoding with the full window");
+                pass = self.decode_pass(speech_samples, language, threads, FULL_AUDIO_CTX)?;
+                fell_back = true;
+            }
+        }
+        let whisper_ms = started.elapsed().as_millis() as u64;
+        Ok(pass.into_transcript(
+            offset_of(&speech),
+            DecodeReport {
+                speech_seconds: Some(speech_secs),
+                audio_ctx: if fell_back {
+                    FULL_AUDIO_CTX
+                } else {
+                    fitted_ctx
+                },
+                fell_back_to_full_window: fell_back,
+                whisper_ms,
+            },
+        ))
+    }
+
+    /// The language to decode in: `None` lets the model detect it.
+    fn resolve_language(&self, language: Language) -> Result<Option<&'static str>, EngineError> {
+        match language.code() {
+            None if self.description.english_only => Ok(Some("en")),
+            Some(code) if self.description.english_only && code != "en" => {
+                Err(EngineError::EnglishOnlyModel {
+                    path: self.description.path.clone(),
+                    language: code.to_owned(),
+                })
+            }
+            code => Ok(code),
+        }
+    }
+
+    fn decode_pass(
+        &mut self,
+        speech: &[f32],
+        language: Option<&str>,
+        threads: usize,
+        audio_ctx: i32,
+    ) -> Result<Pass, EngineError> {
+        let _span = tracing::debug_span!("decode_pass", audio_ctx).entered();
+        let speech_secs = speech.len() as f32 / WHISPER_SAMPLE_RATE as f32;
+        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        params.set_n_threads(threads as i32);
+        params.set_language(Some(language.unwrap_or("auto")));
+        params.set_no_context(true);
+        params.set_audio_ctx(if audio_ctx >= FULL_AUDIO_CTX {
+            0
+        } else {
+            audio_ctx
+        });
+        // Bound the decoder to what the clip could possibly hold, so a
+        // looping decode stops early instead of filling 224 tokens.
+        if audio_ctx < FULL_AUDIO_CTX {
+            params.set_max_tokens(token_budget(speech_secs) as i32);
+        }
+        params.set_suppress_nst(true);
+        params.set_suppress_blank(true);
+        params.set_print_progress(false);
+        params.set_print_realtime(false);
+        params.set_print_special(false);
+        params.set_print_timestamps(false);
+        self.state.full(params, speech)?;
+
+        let mut segments = Vec::new();
+        let mut tokens = 0usize;
+        for segment in self.state.as_iter() {
+            tokens += usize::try_from(segment.n_tokens()).unwrap_or(0);
+            let text = segment.to_str_lossy()?.into_owned();
+            segments.push(RawSegment {
+                start_cs: segment.start_timestamp(),
+                end_cs: segment.end_timestamp(),
+                text,
+            });
+        }
+        let detected = whisper_rs::get_lang_str(self.state.full_lang_id_from_state());
+        Ok(Pass {
+            segments,
+            tokens,
+            language: language.or(detected).map(str::to_owned),
+        })
+    }
+}
+
+struct RawSegment {
+    /// whisper.cpp timestamps are in centiseconds.
+    start_cs: i64,
+    end_cs: i64,
+    text: String,
+}
+
+struct Pass {
+    segments: Vec<RawSegment>,
+    tokens: usize,
+    language: Option<String>,
+}
+
+impl Pass {
+    fn text(&self) -> String {
+        self.segments
+            .iter()
+            .map(|s| s.text.as_str())
+            .collect::<String>()
+            .trim()
+            .to_owned()
+    }
+
+    fn into_transcript(self, offset: Duration, report: DecodeReport) -> Transcript {
+        let segments: Vec<Segment> = self
+            .segments
+            .into_iter()
+            .filter_map(|s| {
+                let text = strip_annotations(&s.text);
+                if text.is_empty() {
+                    return None;
+                }
+                Some(Segment {
+                    start: offset + centis(s.start_cs),
+                    end: offset + centis(s.end_cs),
+                    text,
+                })
+            })
+            .collect();
+        let text = segments
+            .iter()
+            .map(|s| s.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        Transcript {
+            text,
+            segments,
+            language: self.language,
+            report,
+        }
+    }
+}
+
+fn centis(cs: i64) -> Duration {
+    Duration::from_millis(u64::try_from(cs).unwrap_or(0) * 10)
+}
+
+fn offset_of(range: &Range<usize>) -> Duration {
+    Duration::from_secs_f64(range.start as f64 / WHISPER_SAMPLE_RATE as f64)
+}
+
+/// The encoder window for a clip of `seconds`: just enough frames for the
+/// audio plus a margin, never below [`MIN_AUDIO_CTX`] nor above the full
+/// 30 s window.
+pub fn fitted_audio_ctx(seconds: f32) -> i32 {
+    let frames = (seconds * AUDIO_CTX_PER_SECOND).ceil() as i32 + AUDIO_CTX_MARGIN;
+    frames.clamp(MIN_AUDIO_CTX, FULL_AUDIO_CTX)
+}
+
+/// The most text tokens a clip of `seconds` can plausibly hold.
+pub fn token_budget(seconds: f32) -> usize {
+    (TOKEN_BUDGET_SLACK + MAX_TOKENS_PER_SECOND * seconds).ceil() as usize
+}
+
+/// Why a short-window pass looks wrong, if it does.
+fn degenerate(pass: &Pass, speech_secs: f32) -> Option<&'static str> {
+    let text = pass.text();
+    if pass.tokens >= token_budget(speech_secs) {
+        return Some("hit the token budget for the clip length");
+    }
+    if compression_ratio(&text) > MAX_COMPRESSION_RATIO {
+        return Some("repetitive text (compression ratio)");
+    }
+    if has_repeated_phrase(&text) {
+        return Some("repeated phrase");
+    }
+    None
+}
+
+/// gzip's compression ratio of the text: high for repetition loops.
+pub fn compression_ratio(text: &str) -> f32 {
+    if text.is_empty() {
+        return 0.0;
+    }
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    // Writing into a Vec cannot fail.
+    if encoder.write_all(text.as_bytes()).is_err() {
+        return 0.0;
+    }
+    match encoder.finish() {
+        Ok(compressed) if !compressed.is_empty() => text.len() as f32 / compressed.len() as f32,
+        _ => 0.0,
+    }
+}
+
+/// True when the same phrase of 1-4 words occurs three or more times in a
+/// row: the typical loop of a decoder that lost its place. Natural speech
+/// ("no, no, no") rarely repeats a phrase three times; when it does, the
+/// full-window pass decides.
+pub fn has_repeated_phrase(text: &str) -> bool {
+    let words: Vec<String> = text
+        .split_whitespace()
+        .map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        })
+        .filter(|w| !w.is_empty())
+        .collect();
+    for n in 1..=4 {
+        if words.len() < n * 3 {
+            break;
+        }
+        for start in 0..=(words.len() - n * 3) {
+            let a = &words[start..start + n];
+            let b = &words[start + n..start + 2 * n];
+            let c = &words[start + 2 * n..start + 3 * n];
+            if a == b && b == c {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Removes non-speech annotations such as `[BLANK_AUDIO]`, `(music)` or
+/// `*coughs*` that Whisper emits for noise: a dictation must not type them.
+pub fn strip_annotations(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut closer: Option<char> = None;
+    for c in text.chars() {
+        match closer {
+            Some(close) if c == close => closer = None,
+            Some(_) => {}
+            None => match c {
+                '[' => closer = Some(']'),
+                '(' => closer = Some(')'),
+                '*' => closer = Some('*'),
+                '♪' => {}
+                _ => out.push(c),
+            },
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audio_ctx_is_fitted_floored_and_capped() {
+        assert_eq!(fitted_audio_ctx(0.5), MIN_AUDIO_CTX);
+        assert_eq!(fitted_audio_ctx(10.0), 500 + AUDIO_CTX_MARGIN);
+        assert_eq!(fitted_audio_ctx(29.0), FULL_AUDIO_CTX);
+        assert_eq!(fitted_audio_ctx(120.0), FULL_AUDIO_CTX);
+    }
+
+    #[test]
+    fn repetition_loops_are_detected() {
+        assert!(has_repeated_phrase("I think I think I think so"));
+        assert!(has_repeated_phrase(
+            "the end of the day the end of the day the end of the day"
+        ));
+        assert!(!has_repeated_phrase(
+            "ask not what your country can do for you, ask what you can do for your country"
+        ));
+        let looped = "Thank you. ".repeat(20);
+        assert!(compression_ratio(&looped) > MAX_COMPRESSION_RATIO);
+        assert!(compression_ratio("Please schedule the meeting for Tuesday afternoon.") < 2.0);
+    }
+
+    #[test]
+    fn annotations_are_removed() {
+        assert_eq!(strip_annotations(" [BLANK_AUDIO]"), "");
+        assert_eq!(
+            strip_annotations("(upbeat music) Hello there."),
+            "Hello there."
+        );
+        assert_eq!(strip_annotations("Hi *coughs* there ♪"), "Hi there");
+        assert_eq!(strip_annotations(" Ask not."), "Ask not.");
+    }
+}

@@ -11,6 +11,8 @@ pub mod download;
 pub mod engine;
 pub mod import;
 pub mod lifecycle;
+pub mod memory;
+pub mod model_file;
 pub mod models;
 pub mod paths;
 pub mod settings;

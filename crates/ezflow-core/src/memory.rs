@@ -1,0 +1,81 @@
+//! The process's own memory: reading what it costs (PSS and RSS, from
+//! `/proc/self/smaps_rollup`) and handing freed heap back to the OS after a
+//! model is unloaded.
+//!
+//! Reading is Linux-only; elsewhere the figures are `None`.
+
+/// What this process costs in memory, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ProcessMemory {
+    /// Proportional set size: resident memory with shared pages divided
+    /// among the processes that share them. The honest figure.
+    pub pss: u64,
+    /// Resident set size: every resident page, shared ones counted whole.
+    pub rss: u64,
+}
+
+/// Reads this process's PSS and RSS, or `None` where the kernel does not
+/// provide them.
+pub fn current() -> Option<ProcessMemory> {
+    of_process("self")
+}
+
+/// Reads the PSS and RSS of process `pid` ("self" for this one).
+pub fn of_process(pid: &str) -> Option<ProcessMemory> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    parse_smaps_rollup(&text)
+}
+
+fn parse_smaps_rollup(text: &str) -> Option<ProcessMemory> {
+    let field = |name: &str| -> Option<u64> {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+            .map(|kib| kib * 1024)
+    };
+    Some(ProcessMemory {
+        pss: field("Pss")?,
+        rss: field("Rss")?,
+    })
+}
+
+/// Returns freed heap memory to the operating system.
+///
+/// glibc keeps freed memory in its arenas; after dropping a model of tens to
+/// hundreds of MB the process would otherwise keep looking (and being
+/// accounted as) that large.
+pub fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim has no preconditions; it only walks glibc's
+        // own arenas.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_rollup() {
+        let text = "00400000-7fff [rollup]\nRss:               5432 kB\nPss:               3210 kB\nPss_Anon:  100 kB\n";
+        assert_eq!(
+            parse_smaps_rollup(text),
+            Some(ProcessMemory {
+                pss: 3210 * 1024,
+                rss: 5432 * 1024
+            })
+        );
+        assert_eq!(parse_smaps_rollup("nothing here"), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn reads_own_memory() {
+        let m = current().expect("smaps_rollup readable on Linux");
+        assert!(m.rss > 0 && m.pss > 0 && m.pss <= m.rss);
+    }
+}
