@@ -1,0 +1,91 @@
+//! The command line: every subcommand and option of `ezflow`, and nothing
+//! else. What each command does lives in its own module.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// EZ Flow: private, local voice dictation.
+#[derive(Debug, Parser)]
+#[command(name = "ezflow", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Log more (-v: info, -vv: debug). EZFLOW_LOG=<filter> overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Transcribe audio files (WAV, FLAC, MP3, OGG/Vorbis) and print the text.
+    Transcribe(TranscribeArgs),
+    /// List, download, import and remove Whisper models.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+    /// Show where the settings file is and what it holds.
+    Settings,
+}
+
+#[derive(Debug, Args)]
+pub struct TranscribeArgs {
+    /// Audio files to transcribe.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Model to use: a catalog id (see `ezflow models list`) or a model file.
+    /// Default: the settings file's `model`.
+    #[arg(long, short)]
+    pub model: Option<String>,
+
+    /// Language code ("en", "de", ...) or "auto". Default: the settings
+    /// file's `language`.
+    #[arg(long, short)]
+    pub language: Option<String>,
+
+    /// Threads for whisper.cpp. Default: the settings file's `threads`
+    /// (0 there means one per physical core).
+    #[arg(long, short)]
+    pub threads: Option<usize>,
+
+    /// Print one JSON object per file: text, timed segments and timings.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// List the catalog and installed models, with sizes, marking the active one.
+    List,
+    /// Download a model from the catalog (resumes a partial download).
+    Download {
+        /// Catalog id, e.g. base.en.
+        id: String,
+    },
+    /// Delete an installed model.
+    Remove {
+        /// Installed model id.
+        id: String,
+    },
+    /// Print the path of an installed model file.
+    Path {
+        /// Installed model id.
+        id: String,
+    },
+    /// Convert a CTranslate2 (faster-whisper) Whisper model directory into a
+    /// GGML model file and install it.
+    Import {
+        /// Directory holding model.bin, config.json and vocabulary.txt.
+        dir: PathBuf,
+        /// Install under this id (default: derived from the model, e.g. tiny.en).
+        #[arg(long, conflicts_with = "output")]
+        id: Option<String>,
+        /// Write the model file here instead of installing it.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Replace an existing model file.
+        #[arg(long)]
+        force: bool,
+    },
+}
