@@ -48,12 +48,9 @@ const TOKEN_BUDGET_SLACK: f32 = 12.0;
 pub enum EngineError {
     #[error("model file {path} does not exist; run `ezflow models list` to see installed models")]
     ModelMissing { path: PathBuf },
-    #[error("model file {path} is not usable: {source}")]
-    InvalidModel {
-        path: PathBuf,
-        #[source]
-        source: model_file::ModelFileError,
-    },
+    /// The file is damaged or not a model; the message names the file.
+    #[error(transparent)]
+    InvalidModel(#[from] model_file::ModelFileError),
     #[error("whisper.cpp could not load model {path} (the file may be damaged; remove it and download or import it again)")]
     LoadFailed { path: PathBuf },
     #[error("not enough memory to prepare model {path} for transcription")]
@@ -64,6 +61,21 @@ pub enum EngineError {
     Whisper(#[from] whisper_rs::WhisperError),
 }
 
+/// How much of Whisper's 30 s encoder window to use for a clip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EncoderWindow {
+    /// Sized to the clip, with the full window as the fallback when the
+    /// result looks wrong. The fast default for dictation.
+    #[default]
+    Fitted,
+    /// Always the full 30 s window: whisper.cpp's own behaviour, the
+    /// accuracy reference.
+    Full,
+    /// A fixed number of encoder frames (50 per second), no fallback. For
+    /// measurements only.
+    Fixed(i32),
+}
+
 /// How to transcribe one clip.
 #[derive(Debug, Clone)]
 pub struct DecodeOptions {
@@ -71,6 +83,7 @@ pub struct DecodeOptions {
     pub language: Language,
     /// Threads whisper.cpp may use; at least 1.
     pub threads: usize,
+    pub window: EncoderWindow,
 }
 
 impl Default for DecodeOptions {
@@ -78,6 +91,7 @@ impl Default for DecodeOptions {
         Self {
             language: Language::AUTO,
             threads: 1,
+            window: EncoderWindow::Fitted,
         }
     }
 }
@@ -166,10 +180,7 @@ impl LoadedModel {
         }
         // whisper.cpp reports a damaged file only as "failed to load"; check
         // it ourselves first so the user hears what is wrong with it.
-        let info = model_file::inspect(path).map_err(|source| EngineError::InvalidModel {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let info = model_file::inspect(path)?;
         route_whisper_logs_to_tracing();
         let path_str = path.to_str().ok_or_else(|| EngineError::LoadFailed {
             path: path.to_path_buf(),
@@ -225,12 +236,16 @@ impl LoadedModel {
         let threads = options.threads.max(1);
         let started = Instant::now();
 
-        let fitted_ctx = fitted_audio_ctx(speech_secs);
-        let mut pass = self.decode_pass(speech_samples, language, threads, fitted_ctx)?;
+        let (first_ctx, may_fall_back) = match options.window {
+            EncoderWindow::Fitted => (fitted_audio_ctx(speech_secs), true),
+            EncoderWindow::Full => (FULL_AUDIO_CTX, false),
+            EncoderWindow::Fixed(frames) => (frames.clamp(1, FULL_AUDIO_CTX), false),
+        };
+        let mut pass = self.decode_pass(speech_samples, language, threads, first_ctx)?;
         let mut fell_back = false;
-        if fitted_ctx < FULL_AUDIO_CTX {
+        if may_fall_back && first_ctx < FULL_AUDIO_CTX {
             if let Some(reason) = degenerate(&pass, speech_secs) {
-                tracing::debug!(audio_ctx = fitted_ctx, reason, text = %pass.text(), "short window rejected; decoding with the full window");
+                tracing::debug!(audio_ctx = first_ctx, reason, text = %pass.text(), "short window rejected; decoding with the full window");
                 pass = self.decode_pass(speech_samples, language, threads, FULL_AUDIO_CTX)?;
                 fell_back = true;
             }
@@ -240,11 +255,7 @@ impl LoadedModel {
             offset_of(&speech),
             DecodeReport {
                 speech_seconds: Some(speech_secs),
-                audio_ctx: if fell_back {
-                    FULL_AUDIO_CTX
-                } else {
-                    fitted_ctx
-                },
+                audio_ctx: if fell_back { FULL_AUDIO_CTX } else { first_ctx },
                 fell_back_to_full_window: fell_back,
                 whisper_ms,
             },
@@ -421,7 +432,7 @@ pub fn compression_ratio(text: &str) -> f32 {
     }
 }
 
-/// True when the same phrase of 1-4 words occurs three or more times in a
+/// True when the same phrase of 1-8 words occurs three or more times in a
 /// row: the typical loop of a decoder that lost its place. Natural speech
 /// ("no, no, no") rarely repeats a phrase three times; when it does, the
 /// full-window pass decides.
@@ -434,7 +445,7 @@ pub fn has_repeated_phrase(text: &str) -> bool {
         })
         .filter(|w| !w.is_empty())
         .collect();
-    for n in 1..=4 {
+    for n in 1..=8 {
         if words.len() < n * 3 {
             break;
         }
