@@ -1,0 +1,395 @@
+//! The real `ezflow` binary, driven as a user would: transcription of real
+//! speech with the real model, JSON output, every kind of bad file, model
+//! management against a real HTTP server on loopback, and broken settings.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn assets_dir() -> PathBuf {
+    std::env::var_os("EZFLOW_TEST_ASSETS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../target/test-assets"
+            ))
+        })
+}
+
+fn asset(relative: &str) -> PathBuf {
+    let path = assets_dir().join(relative);
+    assert!(
+        path.exists(),
+        "test asset {} is missing: run scripts/fetch-test-assets.sh",
+        path.display()
+    );
+    path
+}
+
+/// A user with their own (empty) config and models directories.
+struct User {
+    home: tempfile::TempDir,
+}
+
+impl User {
+    fn new() -> Self {
+        Self {
+            home: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    fn config_dir(&self) -> PathBuf {
+        self.home.path().join("config")
+    }
+
+    fn models_dir(&self) -> PathBuf {
+        self.home.path().join("models")
+    }
+
+    fn ezflow(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ezflow"));
+        command
+            .env("EZFLOW_CONFIG_DIR", self.config_dir())
+            .env("EZFLOW_MODELS_DIR", self.models_dir())
+            .env_remove("EZFLOW_MODEL_BASE_URL")
+            .env_remove("EZFLOW_LOG");
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.ezflow().args(args).output().expect("ezflow runs")
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn model_arg() -> String {
+    asset("ggml-tiny.en.bin").display().to_string()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+#[test]
+fn transcribes_real_speech_to_stdout() {
+    let user = User::new();
+    let jfk = asset("jfk.wav");
+    let out = user.run(&["transcribe", "--model", &model_arg(), s(&jfk)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out).to_lowercase();
+    assert!(
+        text.contains("ask not what your country can do for you"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ask what you can do for your country"),
+        "{text}"
+    );
+}
+
+#[test]
+fn json_output_has_text_segments_and_timings() {
+    let user = User::new();
+    let out = user.run(&[
+        "transcribe",
+        "--json",
+        "--threads",
+        "2",
+        "--model",
+        &model_arg(),
+        s(&asset("jfk.wav")),
+        s(&asset("audio/schedule_44k1_stereo.flac")),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    let jfk = &lines[0];
+    assert!(jfk["file"].as_str().expect("file").ends_with("jfk.wav"));
+    assert!(jfk["text"]
+        .as_str()
+        .expect("text")
+        .contains("fellow Americans"));
+    assert_eq!(jfk["language"], "en");
+    let segments = jfk["segments"].as_array().expect("segments");
+    assert!(!segments.is_empty());
+    for seg in segments {
+        assert!(seg["start"].as_f64().expect("start") <= seg["end"].as_f64().expect("end"));
+    }
+    let timings = &jfk["timings"];
+    assert!((timings["audio_seconds"].as_f64().expect("audio") - 11.0).abs() < 0.01);
+    assert!(
+        timings["model_load_ms"].as_f64().expect("load") > 0.0,
+        "first file loads the model"
+    );
+    let transcribe_ms = timings["transcribe_ms"].as_f64().expect("transcribe");
+    let rtf = timings["real_time_factor"].as_f64().expect("rtf");
+    assert!((rtf - transcribe_ms / 11_000.0).abs() < 0.001, "{timings}");
+    assert!(timings["decode_ms"].as_f64().expect("decode") >= 0.0);
+    // The second file reuses the loaded model.
+    assert_eq!(lines[1]["timings"]["model_load_ms"].as_f64(), Some(0.0));
+    assert!(lines[1]["text"].as_str().expect("text").contains("Tuesday"));
+}
+
+#[test]
+fn bad_files_are_reported_one_line_each_and_the_rest_still_transcribed() {
+    let user = User::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let empty = dir.path().join("empty.wav");
+    std::fs::File::create(&empty).expect("create");
+    let text_file = dir.path().join("notes.mp3");
+    std::fs::write(&text_file, "these are my notes, not audio\n".repeat(50)).expect("write");
+    let missing = dir.path().join("missing.ogg");
+    let good = asset("audio/schedule.wav");
+
+    let out = user.run(&[
+        "transcribe",
+        "--model",
+        &model_arg(),
+        s(&empty),
+        s(&good),
+        s(&text_file),
+        s(&missing),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("Tuesday"),
+        "the good file is transcribed"
+    );
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 3, "one line per bad file: {err}");
+    assert!(
+        lines[0].contains("empty.wav") && lines[0].contains("empty"),
+        "{err}"
+    );
+    assert!(lines[1].contains("notes.mp3"), "{err}");
+    assert!(lines[2].contains("missing.ogg"), "{err}");
+}
+
+#[test]
+fn silence_prints_nothing() {
+    let user = User::new();
+    let out = user.run(&[
+        "transcribe",
+        "--model",
+        &model_arg(),
+        s(&asset("audio/silence_3s.wav")),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "");
+}
+
+#[test]
+fn a_missing_or_broken_model_is_a_clear_error() {
+    let user = User::new();
+    let clip = asset("audio/schedule.wav");
+    let out = user.run(&["transcribe", "--model", "base.en", s(&clip)]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("ezflow models download base.en"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = user.run(&["transcribe", "--model", "no-such-model", s(&clip)]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("ezflow models list"),
+        "{}",
+        stderr(&out)
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let truncated = dir.path().join("ggml-cut.bin");
+    let bytes = std::fs::read(asset("ggml-tiny.en.bin")).expect("model");
+    std::fs::write(&truncated, &bytes[..bytes.len() - 1000]).expect("write");
+    let out = user.run(&["transcribe", "--model", s(&truncated), s(&clip)]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("ggml-cut.bin"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn a_corrupt_settings_file_is_moved_aside_and_defaults_used() {
+    let user = User::new();
+    std::fs::create_dir_all(user.config_dir()).expect("mkdir");
+    let settings = user.config_dir().join("settings.toml");
+    std::fs::write(&settings, "model = \"tiny.en\nthreads = [").expect("write");
+    let out = user.run(&[
+        "transcribe",
+        "--model",
+        &model_arg(),
+        s(&asset("audio/schedule.wav")),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("settings.toml"), "{}", stderr(&out));
+    assert!(!settings.exists());
+    let moved: Vec<_> = std::fs::read_dir(user.config_dir())
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert!(moved[0].starts_with("settings.toml.corrupt-"), "{moved:?}");
+}
+
+#[test]
+fn an_invalid_setting_is_named_and_the_rest_still_applies() {
+    let user = User::new();
+    std::fs::create_dir_all(user.config_dir()).expect("mkdir");
+    let settings = user.config_dir().join("settings.toml");
+    let model = model_arg();
+    std::fs::write(
+        &settings,
+        format!("model = {model:?}\nthreads = \"many\"\nidle_unlaod = \"5m\"\n"),
+    )
+    .expect("write");
+    // No --model: the file's model is used despite the other bad keys.
+    let out = user.run(&["transcribe", s(&asset("audio/schedule.wav"))]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("threads"), "{err}");
+    assert!(
+        err.contains("idle_unlaod") && err.contains("idle_unload"),
+        "{err}"
+    );
+    assert!(stdout(&out).contains("Tuesday"));
+    assert!(settings.exists(), "a file with bad values is left alone");
+}
+
+#[test]
+fn models_import_installs_and_list_path_remove_work() {
+    let user = User::new();
+    let ct2 = asset("ct2-tiny.en");
+    let out = user.run(&["models", "import", s(&ct2)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let installed = user.models_dir().join("ggml-tiny.en.bin");
+    assert!(installed.is_file());
+
+    let out = user.run(&["models", "path", "tiny.en"]);
+    assert_eq!(stdout(&out).trim(), installed.display().to_string());
+
+    let out = user.run(&["models", "list"]);
+    assert!(out.status.success());
+    let list = stdout(&out);
+    let line = list
+        .lines()
+        .find(|l| l.trim_start().starts_with("tiny.en "))
+        .expect("tiny.en listed");
+    assert!(line.contains("imported"), "{line}");
+    assert!(list.contains("large-v3-turbo"), "the catalog is listed");
+
+    // Importing again refuses to overwrite without --force.
+    let out = user.run(&["models", "import", s(&ct2)]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+
+    // The installed model transcribes by id.
+    let out = user.run(&[
+        "transcribe",
+        "--model",
+        "tiny.en",
+        s(&asset("audio/schedule.wav")),
+    ]);
+    assert!(stdout(&out).contains("Tuesday"), "{}", stderr(&out));
+
+    let out = user.run(&["models", "remove", "tiny.en"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!installed.exists());
+    let out = user.run(&["models", "remove", "tiny.en"]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn importing_something_that_is_not_a_model_writes_nothing() {
+    let user = User::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("config.json"), "{}").expect("write");
+    let out = user.run(&["models", "import", s(dir.path()), "--id", "junk"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("model.bin"), "{}", stderr(&out));
+    let leftovers = std::fs::read_dir(user.models_dir())
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(leftovers, 0, "nothing written to the models directory");
+}
+
+/// A loopback server that answers every request with `status` and `body`.
+fn serve(status: u16, body: Vec<u8>) -> (String, std::thread::JoinHandle<()>) {
+    let server = tiny_http::Server::http("127.0.0.1:0").expect("bind loopback");
+    let url = format!("http://{}", server.server_addr().to_ip().expect("ip addr"));
+    let handle = std::thread::spawn(move || {
+        // Bounded: at most a few requests, then the thread ends.
+        for _ in 0..4 {
+            match server.recv_timeout(std::time::Duration::from_secs(20)) {
+                Ok(Some(request)) => {
+                    let response =
+                        tiny_http::Response::from_data(body.clone()).with_status_code(status);
+                    let _ = request.respond(response);
+                }
+                _ => return,
+            }
+        }
+    });
+    (url, handle)
+}
+
+#[test]
+fn a_download_that_fails_verification_installs_nothing() {
+    let user = User::new();
+    // Not the real tiny.en-q5_1: wrong size and hash.
+    let (url, _server) = serve(200, vec![7u8; 200_000]);
+    let out = user
+        .ezflow()
+        .env("EZFLOW_MODEL_BASE_URL", &url)
+        .args(["models", "download", "tiny.en-q5_1"])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("size") || err.contains("SHA-256"), "{err}");
+    assert!(!user.models_dir().join("ggml-tiny.en-q5_1.bin").exists());
+
+    let (url, _server) = serve(404, b"not here".to_vec());
+    let out = user
+        .ezflow()
+        .env("EZFLOW_MODEL_BASE_URL", &url)
+        .args(["models", "download", "base.en"])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("404"), "{}", stderr(&out));
+    assert!(!user.models_dir().join("ggml-base.en.bin").exists());
+
+    let out = user.run(&["models", "download", "no-such-model"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("ezflow models list"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn settings_shows_the_file_and_values() {
+    let user = User::new();
+    let out = user.run(&["settings"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("settings.toml"));
+    for key in ["model", "language", "threads", "idle_unload"] {
+        assert!(text.contains(key), "{key} missing from: {text}");
+    }
+    let _ = std::io::stdout().flush();
+}
