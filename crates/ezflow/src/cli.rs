@@ -52,6 +52,11 @@ pub struct TranscribeArgs {
     /// Print one JSON object per file: text, timed segments and timings.
     #[arg(long)]
     pub json: bool,
+
+    /// Always encode the full 30 s window (whisper.cpp's default) instead of
+    /// a window sized to the clip. Slower; for comparisons.
+    #[arg(long)]
+    pub full_window: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -36,7 +36,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 fn init_logging(verbose: u8) {
     let default = match verbose {
-        0 => "warn",
+        // A failed model load is already the command's own error message.
+        0 => "warn,ezflow_core::lifecycle=error",
         1 => "info",
         _ => "debug",
     };

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use ezflow_core::audio;
-use ezflow_core::engine::{DecodeOptions, Segment, Transcript};
+use ezflow_core::engine::{DecodeOptions, EncoderWindow, Segment, Transcript};
 use ezflow_core::lifecycle::{LifecycleError, LifecycleEvent, ModelManager};
 use ezflow_core::models::ModelStore;
 use ezflow_core::settings::{self, IdleUnload, Language, Settings};
@@ -53,7 +53,15 @@ pub fn run(args: TranscribeArgs, settings: &Settings) -> anyhow::Result<ExitCode
         Some(n) => n,
         None => settings.threads.resolve(),
     };
-    let options = DecodeOptions { language, threads };
+    let options = DecodeOptions {
+        language,
+        threads,
+        window: if args.full_window {
+            EncoderWindow::Full
+        } else {
+            EncoderWindow::Fitted
+        },
+    };
 
     // The process ends after the last file: no idle unload needed.
     let manager = ModelManager::new(model_path, IdleUnload::Never);

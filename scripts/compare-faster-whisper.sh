@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs EZ Flow and faster-whisper side by side on the same tiny.en weights and
+# the test clips (short real and synthetic dictations, and longer ones), and
+# prints a Markdown table of time and word error rate. faster-whisper is
+# installed from PyPI into target/faster-whisper-venv on first use.
+#
+# Usage: scripts/compare-faster-whisper.sh [THREADS] [RUNS]
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+threads="${1:-2}"
+runs="${2:-5}"
+scripts/setup-system.sh
+EZFLOW_PROFILE=release scripts/fetch-test-assets.sh
+assets="${EZFLOW_TEST_ASSETS:-$root/target/test-assets}"
+venv="$root/target/faster-whisper-venv"
+if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c "import faster_whisper" 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "faster-whisper==1.2.1"
+fi
+cargo build --quiet --release -p ezflow
+clips=(
+  "$assets"/jfk-clips/jfk_{a,b,c,d}.wav
+  "$assets"/audio/short_{works,call,thanks,noon,done,send,good,lunch}.wav
+  "$assets"/audio/{schedule,note,letter}.wav
+)
+cp "$assets/jfk.wav" "$assets/jfk-clips/jfk_full.wav"
+echo "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country." >"$assets/jfk-clips/jfk_full.txt"
+clips+=("$assets/jfk-clips/jfk_full.wav")
+mkdir -p target/bench
+"$venv/bin/python" scripts/compare_faster_whisper.py \
+  --ezflow target/release/ezflow --ggml "$assets/ggml-tiny.en.bin" --ct2 "$assets/ct2-tiny.en" \
+  --threads "$threads" --runs "$runs" --out target/bench/faster-whisper-comparison.md "${clips[@]}"

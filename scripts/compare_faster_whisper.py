@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Side-by-side accuracy and speed of `ezflow transcribe` and faster-whisper.
+
+Both run the same tiny.en weights (faster-whisper on the CTranslate2 files,
+ezflow on our GGML import of them), greedy decoding, English, the same thread
+count, on the same clips. Timed: transcription only, from decoded 16 kHz audio
+to text, model already loaded, after a warm-up; the median of --runs runs.
+Word error rate against each clip's reference text (a .txt beside the .wav).
+
+Usage: compare_faster_whisper.py --ezflow BIN --ggml MODEL --ct2 DIR [--threads N]
+                                 [--runs N] [--out FILE] CLIP.wav...
+"""
+import argparse
+import json
+import wave
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+
+def words(text):
+    text = text.lower().replace("-", " ")
+    out = []
+    for w in text.split():
+        w = re.sub(r"[^\w']", "", w)
+        if w:
+            out.append({"1": "one", "2": "two", "3": "three", "4": "four"}.get(w, w))
+    return out
+
+
+def wer(reference, hypothesis):
+    r, h = words(reference), words(hypothesis)
+    prev = list(range(len(h) + 1))
+    for i, rw in enumerate(r):
+        cur = [i + 1] + [0] * len(h)
+        for j, hw in enumerate(h):
+            cur[j + 1] = min(prev[j] + (rw != hw), prev[j + 1] + 1, cur[j] + 1)
+        prev = cur
+    return prev[len(h)] / max(1, len(r))
+
+
+def run_ezflow(args, clips):
+    """Per clip: list of transcribe ms over runs, and the last text."""
+    times = {c: [] for c in clips}
+    texts = {}
+    for _ in range(args.runs):
+        # The first file warms the model up; its figures are not used.
+        cmd = [args.ezflow, "transcribe", "--json", "--threads", str(args.threads),
+               "--model", args.ggml, clips[0]] + clips
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        results = [json.loads(line) for line in out.splitlines()][1:]
+        for clip, r in zip(clips, results):
+            times[clip].append(r["timings"]["transcribe_ms"])
+            texts[clip] = r["text"]
+    return times, texts
+
+
+def run_faster_whisper(args, clips, compute_type):
+    from faster_whisper import WhisperModel, decode_audio
+
+    model = WhisperModel(args.ct2, device="cpu", compute_type=compute_type,
+                         cpu_threads=args.threads, num_workers=1)
+    audio = {c: decode_audio(c, sampling_rate=16000) for c in clips}
+
+    def transcribe(samples):
+        segments, _ = model.transcribe(samples, language="en", beam_size=1,
+                                       condition_on_previous_text=False,
+                                       vad_filter=False)
+        return " ".join(s.text.strip() for s in segments)  # the generator runs here
+
+    transcribe(audio[clips[0]])  # warm-up
+    times = {c: [] for c in clips}
+    texts = {}
+    for _ in range(args.runs):
+        for c in clips:
+            started = time.perf_counter()
+            texts[c] = transcribe(audio[c])
+            times[c].append((time.perf_counter() - started) * 1000)
+    return times, texts
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--ezflow", required=True)
+    p.add_argument("--ggml", required=True)
+    p.add_argument("--ct2", required=True)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--out")
+    p.add_argument("clips", nargs="+")
+    args = p.parse_args()
+
+
+    durations = {}
+    refs = {}
+    for c in args.clips:
+        with wave.open(c) as w:
+            durations[c] = w.getnframes() / w.getframerate()
+        with open(os.path.splitext(c)[0] + ".txt") as f:
+            refs[c] = f.read().strip()
+
+    ez_t, ez_x = run_ezflow(args, args.clips)
+    f8_t, f8_x = run_faster_whisper(args, args.clips, "int8")
+    f32_t, f32_x = run_faster_whisper(args, args.clips, "float32")
+
+    lines = []
+    lines.append(f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs; threads: {args.threads}; "
+                 f"model: tiny.en; median of {args.runs} runs; times exclude model load and audio decoding")
+    lines.append("")
+    lines.append("| clip | audio s | ezflow ms | fw int8 ms | fw f32 ms | fw int8 / ezflow | WER ezflow | WER fw int8 | WER fw f32 |")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    tot = {"ez": 0, "f8": 0, "f32": 0, "wez": 0, "wf8": 0, "wf32": 0}
+    for c in args.clips:
+        ez, f8, f32 = (statistics.median(t[c]) for t in (ez_t, f8_t, f32_t))
+        we, w8, w32 = (wer(refs[c], x[c]) for x in (ez_x, f8_x, f32_x))
+        for k, v in zip(tot, (ez, f8, f32, we, w8, w32)):
+            tot[k] += v
+        lines.append(f"| {os.path.basename(c)} | {durations[c]:.1f} | {ez:.0f} | {f8:.0f} | {f32:.0f} | "
+                     f"{f8 / ez:.2f} | {we:.2f} | {w8:.2f} | {w32:.2f} |")
+    n = len(args.clips)
+    lines.append(f"| **mean** | | {tot['ez']/n:.0f} | {tot['f8']/n:.0f} | {tot['f32']/n:.0f} | "
+                 f"{tot['f8']/tot['ez']:.2f} | {tot['wez']/n:.3f} | {tot['wf8']/n:.3f} | {tot['wf32']/n:.3f} |")
+    lines.append("")
+    for c in args.clips:
+        if words(ez_x[c]) != words(f8_x[c]):
+            lines.append(f"- {os.path.basename(c)}: ezflow \"{ez_x[c]}\" / fw int8 \"{f8_x[c]}\"")
+    report = "\n".join(lines)
+    print(report)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(report + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
