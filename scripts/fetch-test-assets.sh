@@ -69,7 +69,7 @@ if [[ ! -f "$assets/jfk-clips/jfk_d.txt" ]]; then
 fi
 
 # 3. Labelled synthetic speech.
-"$root/scripts/make-test-audio.sh" "$assets/audio"
+"$root/scripts/make-test-audio.sh" "$assets/audio" >/dev/null
 
 # 4. The GGML model, imported by our own importer.
 if [[ ! -f "$assets/ggml-tiny.en.bin" ]]; then

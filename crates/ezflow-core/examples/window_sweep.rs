@@ -75,7 +75,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             totals[i].0 += e;
             totals[i].1 += ms;
             println!(
-                "{:<28} {:>8?} ctx {:>4} fb {:<5} {:>7.0} ms  WER {:>5.2}  {}",
+                "{:<28} {:>8?} ctx {:>4} fb {:<5} {:>7.0} ms  WER {:>5.2} lp {:>6.2}  {}",
                 clip_path
                     .file_name()
                     .map(|n| n.to_string_lossy())
@@ -85,6 +85,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 t.report.fell_back_to_full_window,
                 ms,
                 e,
+                t.report.avg_logprob,
                 t.text
             );
         }

@@ -122,6 +122,9 @@ pub struct DecodeReport {
     pub fell_back_to_full_window: bool,
     /// Time spent in whisper.cpp, all passes together.
     pub whisper_ms: u64,
+    /// Mean log-probability of the kept pass's tokens (0 when it has none):
+    /// the decoder's confidence.
+    pub avg_logprob: f32,
 }
 
 /// The text of a clip.
@@ -251,6 +254,7 @@ impl LoadedModel {
             }
         }
         let whisper_ms = started.elapsed().as_millis() as u64;
+        let avg_logprob = pass.avg_logprob;
         Ok(pass.into_transcript(
             offset_of(&speech),
             DecodeReport {
@@ -258,6 +262,7 @@ impl LoadedModel {
                 audio_ctx: if fell_back { FULL_AUDIO_CTX } else { first_ctx },
                 fell_back_to_full_window: fell_back,
                 whisper_ms,
+                avg_logprob,
             },
         ))
     }
@@ -298,6 +303,12 @@ impl LoadedModel {
         // looping decode stops early instead of filling 224 tokens.
         if audio_ctx < FULL_AUDIO_CTX {
             params.set_max_tokens(token_budget(speech_secs) as i32);
+            // No temperature fallback inside whisper.cpp for the short
+            // window: measured, its resampling at higher temperatures is
+            // what turned correct short-window decodes into invented words
+            // (and cost a second or more); a looping result goes to the
+            // full window instead (see `degenerate`).
+            params.set_temperature_inc(0.0);
         }
         params.set_suppress_nst(true);
         params.set_suppress_blank(true);
@@ -309,8 +320,15 @@ impl LoadedModel {
 
         let mut segments = Vec::new();
         let mut tokens = 0usize;
+        let mut logprob_sum = 0.0f32;
         for segment in self.state.as_iter() {
-            tokens += usize::try_from(segment.n_tokens()).unwrap_or(0);
+            let n = segment.n_tokens();
+            tokens += usize::try_from(n).unwrap_or(0);
+            for i in 0..n {
+                if let Some(token) = segment.get_token(i) {
+                    logprob_sum += token.token_data().plog;
+                }
+            }
             let text = segment.to_str_lossy()?.into_owned();
             segments.push(RawSegment {
                 start_cs: segment.start_timestamp(),
@@ -322,6 +340,11 @@ impl LoadedModel {
         Ok(Pass {
             segments,
             tokens,
+            avg_logprob: if tokens > 0 {
+                logprob_sum / tokens as f32
+            } else {
+                0.0
+            },
             language: language.or(detected).map(str::to_owned),
         })
     }
@@ -337,6 +360,8 @@ struct RawSegment {
 struct Pass {
     segments: Vec<RawSegment>,
     tokens: usize,
+    /// Mean log-probability of the decoded tokens: the decoder's confidence.
+    avg_logprob: f32,
     language: Option<String>,
 }
 
