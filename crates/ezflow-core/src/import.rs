@@ -15,13 +15,19 @@
 //! exact even if a converter stored a non-zero one). Biases, norms and
 //! positional embeddings are stored as f32, everything else as f16.
 //!
+//! Optionally ([`WeightFormat::Q8_0`]) the matrices are quantized to q8_0
+//! ([`quantize`]) on the way, giving the file whisper.cpp's `quantize` tool
+//! makes from the f16 one: the same tensors quantized by the same ggml code.
+//!
 //! Memory stays bounded whatever the model size: the source is indexed by
-//! seeking over tensor data, then tensors are streamed through 1 MiB buffers.
+//! seeking over tensor data, then tensors are streamed through 1 MiB buffers
+//! (whole rows at a time when quantizing).
 
 pub mod mel;
 
 mod ct2;
 mod half;
+mod quantize;
 mod vocab;
 
 use std::fs::{self, File, OpenOptions};
@@ -40,11 +46,28 @@ const CONFIG_JSON: &str = "config.json";
 const VOCABULARY_TXT: &str = "vocabulary.txt";
 const TOKENIZER_JSON: &str = "tokenizer.json";
 
-/// The converter writes f16 weights, whisper.cpp's `ftype` 1, as
-/// `convert-pt-to-ggml.py` does by default.
-const OUTPUT_FTYPE: u32 = 1;
-const OUTPUT_WEIGHT_TYPE: TensorType = TensorType::F16;
 const CHUNK_BYTES: usize = 1 << 20;
+
+/// How the imported file stores the big matrices (biases, norms, positional
+/// embeddings and convolution kernels keep their types either way).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum WeightFormat {
+    /// Half precision, what `convert-pt-to-ggml.py` writes by default.
+    #[default]
+    F16,
+    /// 8-bit blocks, what whisper.cpp's `quantize … q8_0` writes: about half
+    /// the size, usually faster on CPUs, nearly the same accuracy.
+    Q8_0,
+}
+
+impl WeightFormat {
+    pub fn tensor_type(self) -> TensorType {
+        match self {
+            WeightFormat::F16 => TensorType::F16,
+            WeightFormat::Q8_0 => TensorType::Q8_0,
+        }
+    }
+}
 
 /// Why a directory could not be imported. Whatever the reason, nothing is left
 /// at the destination and no temporary file remains.
@@ -74,12 +97,20 @@ pub enum ImportError {
     NotWhisper { path: PathBuf, detail: String },
     #[error(
         "{path} is a quantized CTranslate2 model ('{variable}' is {dtype}); only float16 or float32 \
-         models can be imported: convert it again with --quantization float16"
+         models can be imported: convert it again with --quantization float16 (EZ Flow can then \
+         quantize it itself with --quantize q8_0)"
     )]
     Quantized {
         path: PathBuf,
         variable: String,
         dtype: &'static str,
+    },
+    #[error("{path} cannot be stored as {format}: '{tensor}' has rows of {width} values, not a whole number of {format} blocks; import it without quantization")]
+    NotQuantizable {
+        path: PathBuf,
+        tensor: String,
+        width: u32,
+        format: TensorType,
     },
     #[error("{path} has inconsistent shapes: {detail}")]
     Inconsistent { path: PathBuf, detail: String },
@@ -113,6 +144,8 @@ pub struct ImportProgress {
 pub struct ImportOptions<'a> {
     /// Replace an existing file at the destination (atomically) instead of failing.
     pub force: bool,
+    /// How to store the weight matrices.
+    pub weights: WeightFormat,
     /// Called after each tensor is written.
     pub progress: Option<&'a dyn Fn(ImportProgress)>,
 }
@@ -121,6 +154,7 @@ impl std::fmt::Debug for ImportOptions<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ImportOptions")
             .field("force", &self.force)
+            .field("weights", &self.weights)
             .field("progress", &self.progress.is_some())
             .finish()
     }
@@ -130,25 +164,29 @@ impl std::fmt::Debug for ImportOptions<'_> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportReport {
     pub dest: PathBuf,
-    /// A catalog-style id derived from the dimensions, such as `tiny.en` or `base`.
+    /// A catalog-style id derived from the dimensions and weight format, such
+    /// as `tiny.en`, `base` or `tiny.en-q8_0`.
     pub model_id: String,
     /// The written model's hyperparameters (vocabulary size, mel bands, layer counts…).
     pub hparams: Hparams,
     pub english_only: bool,
     /// The storage type of the source weights (`float16`, `float32`, `bfloat16`).
     pub source_dtype: &'static str,
+    /// The storage type of the written weight matrices (f16 or q8_0).
+    pub weight_type: TensorType,
     /// Ordinary BPE tokens written (whisper.cpp adds the special ones itself).
     pub token_count: usize,
     pub tensor_count: usize,
     pub bytes_written: u64,
 }
 
-/// The catalog-style id (`tiny.en`, `base`, …) that importing the
-/// CTranslate2 model in `src` would produce, read from its headers alone.
-pub fn suggested_id(src: &Path) -> Result<String, ImportError> {
+/// The catalog-style id (`tiny.en`, `base`, `tiny.en-q8_0`, …) that importing
+/// the CTranslate2 model in `src` as `weights` would produce, read from its
+/// headers alone.
+pub fn suggested_id(src: &Path, weights: WeightFormat) -> Result<String, ImportError> {
     let source = SourceDir::open(src)?;
     let model = ct2::Model::index(&source.model_bin)?;
-    Ok(derive_hparams(&model)?.suggested_model_id())
+    Ok(derive_hparams(&model, weights)?.suggested_model_id())
 }
 
 /// Converts the CTranslate2 Whisper model in `src` (a directory holding
@@ -168,8 +206,8 @@ pub fn import_ct2_dir(
     let dest_dir = check_destination(dest, options.force)?;
 
     let model = ct2::Model::index(&source.model_bin)?;
-    let hparams = derive_hparams(&model)?;
-    let plan = plan_tensors(&model, &hparams)?;
+    let hparams = derive_hparams(&model, options.weights)?;
+    let plan = plan_tensors(&model, &hparams, options.weights)?;
     let vocabulary = source.read_vocabulary(&hparams)?;
     let filters = mel::slaney_filter_bank(
         model_file::SAMPLE_RATE,
@@ -226,6 +264,7 @@ pub fn import_ct2_dir(
         hparams,
         english_only: !hparams.is_multilingual(),
         source_dtype,
+        weight_type: options.weights.tensor_type(),
         token_count: vocabulary.tokens.len(),
         tensor_count: plan.len(),
         bytes_written,
@@ -424,7 +463,7 @@ fn count_layers(model: &ct2::Model, side: &str) -> u32 {
 
 /// Reads the model's dimensions off its weights, as whisper.cpp's converters
 /// take them from the PyTorch checkpoint's `dims`.
-fn derive_hparams(model: &ct2::Model) -> Result<Hparams, ImportError> {
+fn derive_hparams(model: &ct2::Model, weights: WeightFormat) -> Result<Hparams, ImportError> {
     if !model.spec.contains("Whisper") {
         let spec = if model.spec.is_empty() {
             "an unnamed"
@@ -460,7 +499,8 @@ fn derive_hparams(model: &ct2::Model) -> Result<Hparams, ImportError> {
         n_text_head: scalar(model, "decoder/num_heads")?,
         n_text_layer: count_layers(model, "decoder"),
         n_mels,
-        ftype: OUTPUT_FTYPE,
+        ftype: model_file::stored_ftype(weights.tensor_type())
+            .unwrap_or_else(|| unreachable!("every WeightFormat has a ggml ftype")),
     };
     if hparams.n_audio_layer == 0 || hparams.n_text_layer == 0 {
         return Err(not_whisper(
@@ -542,6 +582,7 @@ fn ct2_source(name: &str) -> Option<(String, Part)> {
 enum OutType {
     F32,
     F16,
+    Q8_0,
 }
 
 impl OutType {
@@ -549,13 +590,7 @@ impl OutType {
         match self {
             OutType::F32 => TensorType::F32,
             OutType::F16 => TensorType::F16,
-        }
-    }
-
-    fn size(self) -> u64 {
-        match self {
-            OutType::F32 => 4,
-            OutType::F16 => 2,
+            OutType::Q8_0 => TensorType::Q8_0,
         }
     }
 }
@@ -569,12 +604,18 @@ struct PlannedTensor {
     src_offset: u64,
     src_dtype: Dtype,
     n_elements: u64,
+    /// Bytes of data in the output (whole blocks, checked while planning).
+    data_bytes: u64,
 }
 
 impl PlannedTensor {
     fn file_bytes(&self) -> u64 {
-        model_file::tensor_header_len(&self.name, self.dims.len())
-            + self.n_elements * self.out.size()
+        model_file::tensor_header_len(&self.name, self.dims.len()) + self.data_bytes
+    }
+
+    /// Values per row: ggml's innermost dimension.
+    fn row_len(&self) -> u64 {
+        self.dims.first().map_or(1, |&d| u64::from(d))
     }
 }
 
@@ -585,7 +626,11 @@ fn squeezed(dims: impl IntoIterator<Item = u32>) -> Vec<u32> {
 
 /// Finds and checks the source of every tensor whisper.cpp will ask for,
 /// ordered by position in `model.bin` so the copy streams forward.
-fn plan_tensors(model: &ct2::Model, h: &Hparams) -> Result<Vec<PlannedTensor>, ImportError> {
+fn plan_tensors(
+    model: &ct2::Model,
+    h: &Hparams,
+    weights: WeightFormat,
+) -> Result<Vec<PlannedTensor>, ImportError> {
     let mut plan = Vec::new();
     for spec in model_file::expected_tensors(h) {
         let (var_name, part) = ct2_source(&spec.name).ok_or_else(|| {
@@ -626,12 +671,25 @@ fn plan_tensors(model: &ct2::Model, h: &Hparams) -> Result<Vec<PlannedTensor>, I
         }
 
         let part_bytes = var.num_bytes / u64::from(part.of);
-        let out = match spec.role.storage(OUTPUT_WEIGHT_TYPE) {
+        let out = match spec.role.storage(weights.tensor_type()) {
             TensorType::F32 => OutType::F32,
+            TensorType::Q8_0 => OutType::Q8_0,
             _ => OutType::F16,
         };
+        let n_elements = spec.n_elements();
+        let width = spec.dims.first().copied().unwrap_or(1);
+        let data_bytes = out
+            .ggml()
+            .data_size(u64::from(width), n_elements)
+            .ok_or_else(|| ImportError::NotQuantizable {
+                path: model.path.clone(),
+                tensor: spec.name.clone(),
+                width,
+                format: out.ggml(),
+            })?;
         plan.push(PlannedTensor {
-            n_elements: spec.n_elements(),
+            n_elements,
+            data_bytes,
             name: spec.name,
             dims: spec.dims,
             out,
@@ -675,6 +733,7 @@ fn write_model(
     })?;
     let mut chunk = Vec::with_capacity(CHUNK_BYTES);
     let mut converted = Vec::with_capacity(2 * CHUNK_BYTES);
+    let mut rows = Vec::new();
     for tensor in plan {
         written += model_file::write_tensor_header(
             &mut out,
@@ -689,7 +748,14 @@ fn write_model(
                 source,
             })?;
         let elem = tensor.src_dtype.size();
-        let per_chunk = CHUNK_BYTES as u64 / elem;
+        let per_chunk = match tensor.out {
+            // Quantization works on whole rows (blocks never span two).
+            OutType::Q8_0 => {
+                let row = tensor.row_len();
+                (CHUNK_BYTES as u64 / elem / row).max(1) * row
+            }
+            OutType::F32 | OutType::F16 => CHUNK_BYTES as u64 / elem,
+        };
         let mut remaining = tensor.n_elements;
         while remaining > 0 {
             let n = remaining.min(per_chunk);
@@ -706,7 +772,13 @@ fn write_model(
                     },
                 })?;
             converted.clear();
-            convert(&chunk, tensor.src_dtype, tensor.out, &mut converted);
+            if tensor.out == OutType::Q8_0 {
+                rows.clear();
+                widen(&chunk, tensor.src_dtype, &mut rows);
+                quantize::q8_0_rows(&rows, tensor.row_len() as usize, &mut converted);
+            } else {
+                convert(&chunk, tensor.src_dtype, tensor.out, &mut converted);
+            }
             out.write_all(&converted).map_err(write_err)?;
             written += converted.len() as u64;
             remaining -= n;
@@ -748,8 +820,29 @@ fn convert(src: &[u8], from: Dtype, to: OutType, out: &mut Vec<u8>) {
         (Dtype::Bf16, OutType::F16) => halves().for_each(|h| {
             out.extend_from_slice(&half::f32_to_f16(half::bf16_to_f32(h)).to_le_bytes());
         }),
+        // The plan only admits float sources; quantized output goes through [`widen`].
+        (Dtype::I8 | Dtype::I16 | Dtype::I32, _) | (_, OutType::Q8_0) => {}
+    }
+}
+
+/// Decodes little-endian float source elements to the f32 values ggml's
+/// quantizer takes. Other sources are rounded to f16 first, so that the
+/// quantized file is `quantize` run on the f16 import whatever the source
+/// precision (q8_0's steps dwarf f16's rounding anyway).
+fn widen(src: &[u8], from: Dtype, out: &mut Vec<f32>) {
+    let halves = src
+        .chunks_exact(2)
+        .map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let via_f16 = |f: f32| half::f16_to_f32(half::f32_to_f16(f));
+    match from {
+        Dtype::F16 => out.extend(halves.map(half::f16_to_f32)),
+        Dtype::Bf16 => out.extend(halves.map(|h| via_f16(half::bf16_to_f32(h)))),
+        Dtype::F32 => out.extend(
+            src.chunks_exact(4)
+                .map(|b| via_f16(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
+        ),
         // The plan only admits float sources.
-        (Dtype::I8 | Dtype::I16 | Dtype::I32, _) => {}
+        Dtype::I8 | Dtype::I16 | Dtype::I32 => {}
     }
 }
 

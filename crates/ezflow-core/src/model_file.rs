@@ -25,6 +25,9 @@ pub const GGML_MAGIC: u32 = 0x6767_6d6c;
 
 /// whisper.cpp folds a quantization version into `ftype` as `version * 1000 + ftype`.
 const QNT_VERSION_FACTOR: u32 = 1000;
+/// The quantization format version files are written with (ggml's
+/// `GGML_QNT_VERSION`); whisper.cpp only prints it, but `quantize` stores it.
+const QNT_VERSION: u32 = 2;
 
 /// The audio front end whisper.cpp runs: 16 kHz input and a 400-sample FFT, so
 /// the mel filter bank always has `400 / 2 + 1` frequency bins.
@@ -120,6 +123,11 @@ impl Hparams {
         }
         if !self.is_multilingual() {
             id.push_str(".en");
+        }
+        // The catalog names quantized files after their weight type: tiny.en-q8_0.
+        if let Some(weight_type) = self.weight_type().filter(|t| t.is_quantized()) {
+            id.push('-');
+            id.push_str(weight_type.name());
         }
         id
     }
@@ -249,25 +257,37 @@ impl TensorType {
         }
     }
 
+    /// The `ggml_ftype` ids and the weight type each selects, as
+    /// `ggml_ftype_to_ggml_type` maps them.
+    const FTYPES: [(u32, TensorType); 13] = [
+        (0, TensorType::F32),
+        (1, TensorType::F16),
+        (2, TensorType::Q4_0),
+        (3, TensorType::Q4_1),
+        (7, TensorType::Q8_0),
+        (8, TensorType::Q5_0),
+        (9, TensorType::Q5_1),
+        (10, TensorType::Q2K),
+        (11, TensorType::Q3K),
+        (12, TensorType::Q4K),
+        (13, TensorType::Q5K),
+        (14, TensorType::Q6K),
+        (24, TensorType::Bf16),
+    ];
+
     /// The weight type a file's `ftype` (a `ggml_ftype`, without the
-    /// quantization version) selects, as `ggml_ftype_to_ggml_type` maps it.
+    /// quantization version) selects.
     fn for_ftype(ftype: u32) -> Option<Self> {
-        Some(match ftype {
-            0 => TensorType::F32,
-            1 => TensorType::F16,
-            2 => TensorType::Q4_0,
-            3 => TensorType::Q4_1,
-            7 => TensorType::Q8_0,
-            8 => TensorType::Q5_0,
-            9 => TensorType::Q5_1,
-            10 => TensorType::Q2K,
-            11 => TensorType::Q3K,
-            12 => TensorType::Q4K,
-            13 => TensorType::Q5K,
-            14 => TensorType::Q6K,
-            24 => TensorType::Bf16,
-            _ => return None,
-        })
+        Self::FTYPES
+            .iter()
+            .find(|(id, _)| *id == ftype)
+            .map(|&(_, ty)| ty)
+    }
+
+    /// Whether values are stored in blocks with shared scales (q8_0, q5_1, …)
+    /// rather than one float each.
+    pub fn is_quantized(self) -> bool {
+        self.block_size() > 1
     }
 
     /// Elements per block.
@@ -339,6 +359,20 @@ impl fmt::Display for TensorType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// The header `ftype` of a file whose matrices are stored as `weight_type`:
+/// the `ggml_ftype`, plus the quantization version × 1000 for quantized types,
+/// as whisper.cpp's `quantize` writes it (q8_0: 7 + 2000).
+pub(crate) fn stored_ftype(weight_type: TensorType) -> Option<u32> {
+    let &(ftype, _) = TensorType::FTYPES
+        .iter()
+        .find(|(_, ty)| *ty == weight_type)?;
+    Some(if weight_type.is_quantized() {
+        ftype + QNT_VERSION * QNT_VERSION_FACTOR
+    } else {
+        ftype
+    })
 }
 
 /// How whisper.cpp allocates a tensor, which fixes the type the file must store
@@ -995,5 +1029,39 @@ mod tests {
         assert_eq!(h.weight_type(), Some(TensorType::Q5_1));
         assert_eq!(h.quantization_version(), 2);
         assert_eq!(Hparams { ftype: 4, ..h }.weight_type(), None);
+        assert_eq!(stored_ftype(TensorType::Q5_1), Some(2009));
+        assert_eq!(stored_ftype(TensorType::Q8_0), Some(2007));
+        assert_eq!(stored_ftype(TensorType::F16), Some(1));
+        assert_eq!(h.suggested_model_id(), "tiny.en-q5_1");
+        assert_eq!(
+            Hparams { ftype: 2007, ..h }.suggested_model_id(),
+            "tiny.en-q8_0"
+        );
+    }
+
+    #[test]
+    fn quantized_tensors_are_those_whisper_cpp_quantize_picks() {
+        // examples/quantize: every 2-D tensor except these; 1-D tensors and
+        // the 3-D convolution kernels keep their type. The loader must agree,
+        // or it would refuse what `quantize` writes.
+        let skipped = [
+            "encoder.conv1.bias",
+            "encoder.conv2.bias",
+            "encoder.positional_embedding",
+            "decoder.positional_embedding",
+        ];
+        for spec in expected_tensors(&tiny_en()) {
+            let picked = spec.dims.len() == 2 && !skipped.contains(&spec.name.as_str());
+            let stored = spec.role.storage(TensorType::Q8_0);
+            assert_eq!(stored == TensorType::Q8_0, picked, "{}", spec.name);
+            if !picked {
+                assert_eq!(
+                    stored,
+                    spec.role.storage(TensorType::F16),
+                    "{} keeps its f16-file type",
+                    spec.name
+                );
+            }
+        }
     }
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use ezflow_core::import::{
-    import_ct2_dir, mel, ImportError, ImportOptions, ImportProgress, ImportReport,
+    import_ct2_dir, mel, ImportError, ImportOptions, ImportProgress, ImportReport, WeightFormat,
 };
 use ezflow_core::model_file::{inspect, ModelFileError, ModelSize, TensorType};
 
@@ -76,8 +76,8 @@ fn imported() -> &'static Imported {
         let calls = std::sync::Mutex::new(Vec::new());
         let record = |p: ImportProgress| calls.lock().expect("progress lock").push(p);
         let options = ImportOptions {
-            force: false,
             progress: Some(&record),
+            ..ImportOptions::default()
         };
         let report = import_ct2_dir(&ct2_tiny_en(), &path, options).expect("tiny.en imports");
         let progress_calls = calls.into_inner().expect("progress lock");
@@ -537,6 +537,241 @@ fn a_float32_model_converts_to_the_same_file_as_its_float16_original() {
 }
 
 // ---------------------------------------------------------------------------
+// Importing with q8_0 weights.
+
+/// tiny.en imported with q8_0 weights, once, beside (not inside) [`imported`]'s
+/// scratch directory, which that one clears.
+fn imported_q8_0() -> &'static (PathBuf, ImportReport) {
+    static IMPORTED: OnceLock<(PathBuf, ImportReport)> = OnceLock::new();
+    IMPORTED.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("import-tests-q8_0");
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => panic!("cannot clear {}: {e}", dir.display()),
+        }
+        fs::create_dir_all(&dir).expect("scratch dir");
+        let path = dir.join("ggml-tiny.en-q8_0.bin");
+        let options = ImportOptions {
+            weights: WeightFormat::Q8_0,
+            ..ImportOptions::default()
+        };
+        let report =
+            import_ct2_dir(&ct2_tiny_en(), &path, options).expect("tiny.en imports as q8_0");
+        (path, report)
+    })
+}
+
+/// One tensor of a GGML file: its header fields and where its data lies.
+struct GgmlTensor {
+    name: String,
+    ty: u32,
+    dims: Vec<u32>,
+    data: std::ops::Range<usize>,
+}
+
+/// Walks a whisper.cpp model file; returns where the tensors start and the
+/// tensors. Data sizes follow ggml's block layouts: f32, f16, q8_0 only.
+fn ggml_tensors(bytes: &[u8]) -> (usize, Vec<GgmlTensor>) {
+    let mut r = Bytes {
+        data: bytes,
+        pos: 0,
+    };
+    r.take(4 * 12);
+    let (rows, cols) = (r.u32() as usize, r.u32() as usize);
+    r.take(rows * cols * 4);
+    for _ in 0..r.u32() {
+        let len = r.u32() as usize;
+        r.take(len);
+    }
+    let start = r.pos;
+    let mut tensors = Vec::new();
+    while r.pos < bytes.len() {
+        let (n_dims, name_len, ty) = (r.u32(), r.u32() as usize, r.u32());
+        let dims: Vec<u32> = (0..n_dims).map(|_| r.u32()).collect();
+        let name = String::from_utf8(r.take(name_len).to_vec()).expect("utf-8 name");
+        let n: usize = dims.iter().map(|&d| d as usize).product();
+        let len = match ty {
+            0 => n * 4,
+            1 => n * 2,
+            8 => n / 32 * 34,
+            other => panic!("tensor {name} has unexpected type {other}"),
+        };
+        let at = r.pos;
+        r.take(len);
+        tensors.push(GgmlTensor {
+            name,
+            ty,
+            dims,
+            data: at..at + len,
+        });
+    }
+    (start, tensors)
+}
+
+/// IEEE single → half, round to nearest even, for the positive finite
+/// scales of q8_0 (written out here, independent of the importer's).
+fn f32_to_f16_bits(x: f32) -> u16 {
+    assert!(x >= 0.0 && x.is_finite());
+    let bits = x.to_bits();
+    let exp = ((bits >> 23) & 0xff) as i32 - 127;
+    if exp < -14 {
+        // Subnormal half: a multiple of 2^-24.
+        return (f64::from(x) * 2f64.powi(24)).round_ties_even() as u16;
+    }
+    assert!(exp <= 15, "{x} overflows f16");
+    let mant = bits & 0x7f_ffff;
+    let (half, rest) = (mant >> 13, mant & 0x1fff);
+    let round_up = rest > 0x1000 || (rest == 0x1000 && half & 1 == 1);
+    // A carry out of the mantissa moves into the exponent, as it should.
+    ((((exp + 15) as u32) << 10 | half) + u32::from(round_up)) as u16
+}
+
+/// ggml's `quantize_row_q8_0_ref`, written out: per 32 values, the scale
+/// `d = max|x| / 127` stored as f16, and `round(x / d)` (half away from zero,
+/// C's `roundf`) as int8, computed with `1/d` in f32 as ggml does.
+fn reference_q8_0(values: &[f32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(values.len() / 32 * 34);
+    for block in values.chunks_exact(32) {
+        let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let d = amax / 127.0;
+        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+        out.extend_from_slice(&f32_to_f16_bits(d).to_le_bytes());
+        out.extend(block.iter().map(|&x| (x * id).round() as i8 as u8));
+    }
+    out
+}
+
+#[test]
+fn q8_0_import_is_the_f16_import_quantized_as_whisper_cpp_does() {
+    let (path, report) = imported_q8_0();
+    let f16 = imported();
+
+    // Same model, q8_0 ftype with the quantization version folded in.
+    assert_eq!(report.weight_type, TensorType::Q8_0);
+    assert_eq!(report.model_id, "tiny.en-q8_0");
+    assert_eq!(report.hparams.ftype, 2007);
+    assert_eq!(
+        report.hparams,
+        ezflow_core::model_file::Hparams {
+            ftype: 2007,
+            ..f16.report.hparams
+        }
+    );
+    assert_eq!(report.tensor_count, f16.report.tensor_count);
+    assert_eq!(report.token_count, f16.report.token_count);
+
+    let info = inspect(path).expect("inspect accepts the q8_0 model");
+    assert_eq!(info.weight_type, TensorType::Q8_0);
+    assert_eq!(info.quantization_version, 2);
+    assert_eq!(info.model_id, "tiny.en-q8_0");
+    assert_eq!(info.hparams, report.hparams);
+    assert_eq!(info.file_size, report.bytes_written);
+
+    // whisper.cpp's published ggml-tiny.en-q8_0.bin (43,550,795 bytes) is its
+    // ggml-tiny.en.bin quantized. Our f16 import differs from that file only
+    // in the vocabulary's byte count (a few tokens spelled differently), so
+    // the quantized files must differ by exactly as many bytes.
+    let size = fs::metadata(path).expect("q8_0 file").len();
+    println!("q8_0 file: {size} bytes");
+    let published = |id| {
+        ezflow_core::catalog::find(id)
+            .unwrap_or_else(|| panic!("{id} is in the catalog"))
+            .size_bytes
+    };
+    let published_q8 = published("tiny.en-q8_0");
+    assert!(
+        size.abs_diff(published_q8) * 100 < published_q8,
+        "{size} bytes is not within 1% of whisper.cpp's q8_0 tiny.en ({published_q8})"
+    );
+    assert_eq!(
+        i128::from(published_q8) - i128::from(size),
+        i128::from(published("tiny.en")) - i128::from(f16.report.bytes_written),
+        "the q8_0 file differs from whisper.cpp's in more than the vocabulary"
+    );
+    assert!(size < f16.report.bytes_written * 6 / 10);
+
+    let q8 = fs::read(path).expect("read q8_0 model");
+    let base = fs::read(&f16.path).expect("read f16 model");
+    let (q8_start, q8_tensors) = ggml_tensors(&q8);
+    let (base_start, base_tensors) = ggml_tensors(&base);
+    // Header, mel filters and vocabulary are the same but for ftype (bytes 44..48).
+    assert_eq!(q8_start, base_start);
+    assert_eq!(q8[..44], base[..44]);
+    assert_eq!(q8[48..q8_start], base[48..base_start]);
+    assert_eq!(
+        u32::from_le_bytes(q8[44..48].try_into().expect("4 bytes")),
+        2007
+    );
+
+    let skipped = [
+        "encoder.conv1.bias",
+        "encoder.conv2.bias",
+        "encoder.positional_embedding",
+        "decoder.positional_embedding",
+    ];
+    let mut quantized = 0;
+    assert_eq!(q8_tensors.len(), base_tensors.len());
+    for (q, b) in q8_tensors.iter().zip(&base_tensors) {
+        assert_eq!((&q.name, &q.dims), (&b.name, &b.dims));
+        // examples/quantize: every 2-D tensor but the skipped ones.
+        let picked = q.dims.len() == 2 && !skipped.contains(&q.name.as_str());
+        if !picked {
+            assert_eq!(q.ty, b.ty, "{} keeps its type", q.name);
+            assert_eq!(q8[q.data.clone()], base[b.data.clone()], "{}", q.name);
+            continue;
+        }
+        assert_eq!((b.ty, q.ty), (1, 8), "{} is quantized from f16", q.name);
+        let values: Vec<f32> = base[b.data.clone()]
+            .chunks_exact(2)
+            .map(|h| f16_bits_to_f32(u16::from_le_bytes([h[0], h[1]])))
+            .collect();
+        assert!(
+            q8[q.data.clone()] == reference_q8_0(&values)[..],
+            "{} differs from ggml's reference q8_0 quantization",
+            q.name
+        );
+        quantized += 1;
+    }
+    // 6 matrices per encoder block, 10 per decoder block, the token embedding.
+    assert_eq!(quantized, 6 * 4 + 10 * 4 + 1);
+}
+
+#[test]
+fn q8_0_model_transcribes_the_jfk_clip() {
+    use ezflow_core::engine::{DecodeOptions, EncoderWindow, LoadedModel};
+    use ezflow_core::settings::Language;
+
+    let (path, _) = imported_q8_0();
+    let clip = ezflow_core::audio::load_clip(&asset("jfk.wav")).expect("jfk.wav loads");
+    let mut model = LoadedModel::load(path).expect("the engine loads the q8_0 model");
+    assert_eq!(model.description().info.weight_type, TensorType::Q8_0);
+    let transcript = model
+        .transcribe(
+            clip.samples(),
+            &DecodeOptions {
+                language: Language::AUTO,
+                threads: 2,
+                window: EncoderWindow::Fitted,
+            },
+        )
+        .expect("transcription runs");
+    println!("q8_0 transcript: {}", transcript.text);
+    let words = normalise(&transcript.text);
+    let expected = normalise(
+        "And so my fellow Americans, ask not what your country can do for you, \
+         ask what you can do for your country.",
+    );
+    for word in expected.split(' ') {
+        assert!(
+            words.split(' ').any(|w| w == word),
+            "transcript {:?} lacks {word:?}",
+            transcript.text
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
 // (3) The mel filter bank.
 
 /// librosa.filters.mel(sr, n_fft, n_mels) (Slaney scale and norm), written out
@@ -926,7 +1161,7 @@ fn an_existing_destination_is_kept_unless_forced() {
 
     let forced = ImportOptions {
         force: true,
-        progress: None,
+        ..ImportOptions::default()
     };
     let report =
         import_ct2_dir(&ct2_tiny_en(), &dest, forced).expect("forced import replaces the file");
@@ -952,8 +1187,8 @@ fn a_destination_that_appears_during_the_import_is_not_overwritten() {
         }
     };
     let options = ImportOptions {
-        force: false,
         progress: Some(&|_| appear()),
+        ..ImportOptions::default()
     };
     let err = import_ct2_dir(&ct2_tiny_en(), &dest, options).expect_err("must not overwrite");
     assert!(matches!(err, ImportError::AlreadyExists { .. }), "{err}");

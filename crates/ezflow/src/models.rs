@@ -9,13 +9,13 @@ use std::sync::atomic::AtomicBool;
 use anyhow::Context;
 use ezflow_core::catalog;
 use ezflow_core::download::{human_bytes, Progress};
-use ezflow_core::import::{self, ImportOptions, ImportProgress};
+use ezflow_core::import::{self, ImportOptions, ImportProgress, WeightFormat};
 use ezflow_core::model_file;
 use ezflow_core::models::ModelStore;
 use ezflow_core::settings::Settings;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::ModelsCommand;
+use crate::cli::{ModelsCommand, Quantize};
 
 pub fn run(command: ModelsCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
     let store = ModelStore::open_default()?;
@@ -38,7 +38,14 @@ pub fn run(command: ModelsCommand, settings: &Settings) -> anyhow::Result<ExitCo
             id,
             output,
             force,
-        } => import(&store, &dir, id.as_deref(), output, force),
+            quantize,
+        } => {
+            let weights = match quantize {
+                Quantize::F16 => WeightFormat::F16,
+                Quantize::Q8_0 => WeightFormat::Q8_0,
+            };
+            import(&store, &dir, id.as_deref(), output, force, weights)
+        }
     }?;
     Ok(ExitCode::SUCCESS)
 }
@@ -161,12 +168,13 @@ fn import(
     id: Option<&str>,
     output: Option<PathBuf>,
     force: bool,
+    weights: WeightFormat,
 ) -> anyhow::Result<()> {
     let dest = match (output, id) {
         (Some(output), _) => output,
         (None, Some(id)) => store.path_for(id),
         (None, None) => {
-            let id = import::suggested_id(dir)?;
+            let id = import::suggested_id(dir, weights)?;
             store.path_for(&id)
         }
     };
@@ -189,6 +197,7 @@ fn import(
         &dest,
         ImportOptions {
             force,
+            weights,
             progress: Some(&on_progress),
         },
     );

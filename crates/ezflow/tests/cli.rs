@@ -312,6 +312,43 @@ fn models_import_installs_and_list_path_remove_work() {
 }
 
 #[test]
+fn models_import_quantize_q8_0_installs_a_quantized_model_that_transcribes() {
+    let user = User::new();
+    let ct2 = asset("ct2-tiny.en");
+    let out = user.run(&["models", "import", s(&ct2), "--quantize", "q8_0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("tiny.en-q8_0"), "{}", stdout(&out));
+    let installed = user.models_dir().join("ggml-tiny.en-q8_0.bin");
+    assert!(installed.is_file());
+    assert!(
+        !user.models_dir().join("ggml-tiny.en.bin").exists(),
+        "only the quantized model is installed"
+    );
+    let info = ezflow_core::model_file::inspect(&installed).expect("a valid model file");
+    assert_eq!(info.weight_type, ezflow_core::model_file::TensorType::Q8_0);
+
+    let out = user.run(&["models", "list"]);
+    let list = stdout(&out);
+    let line = list
+        .lines()
+        .find(|l| l.trim_start().starts_with("tiny.en-q8_0 "))
+        .expect("tiny.en-q8_0 listed");
+    assert!(line.contains("imported"), "{line}");
+
+    let out = user.run(&[
+        "transcribe",
+        "--model",
+        "tiny.en-q8_0",
+        s(&asset("audio/schedule.wav")),
+    ]);
+    assert!(stdout(&out).contains("Tuesday"), "{}", stderr(&out));
+
+    let out = user.run(&["models", "import", s(&ct2), "--quantize", "q4_0"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("q8_0"), "{}", stderr(&out));
+}
+
+#[test]
 fn importing_something_that_is_not_a_model_writes_nothing() {
     let user = User::new();
     let dir = tempfile::tempdir().expect("tempdir");
