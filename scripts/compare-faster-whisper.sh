@@ -29,5 +29,5 @@ echo "And so my fellow Americans, ask not what your country can do for you, ask 
 clips+=("$assets/jfk-clips/jfk_full.wav")
 mkdir -p target/bench
 "$venv/bin/python" scripts/compare_faster_whisper.py \
-  --ezflow target/release/ezflow --ggml "$assets/ggml-tiny.en.bin" --ct2 "$assets/ct2-tiny.en" \
+  --ezflow target/release/ezflow --ggml "$assets/ggml-tiny.en.bin" --ggml-q8 "$assets/ggml-tiny.en-q8_0.bin" --ct2 "$assets/ct2-tiny.en" \
   --threads "$threads" --runs "$runs" --out target/bench/faster-whisper-comparison.md "${clips[@]}"

@@ -43,14 +43,14 @@ def wer(reference, hypothesis):
     return prev[len(h)] / max(1, len(r))
 
 
-def run_ezflow(args, clips):
+def run_ezflow(args, clips, model):
     """Per clip: list of transcribe ms over runs, and the last text."""
     times = {c: [] for c in clips}
     texts = {}
     for _ in range(args.runs):
         # The first file warms the model up; its figures are not used.
         cmd = [args.ezflow, "transcribe", "--json", "--threads", str(args.threads),
-               "--model", args.ggml, clips[0]] + clips
+               "--model", model, clips[0]] + clips
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         results = [json.loads(line) for line in out.splitlines()][1:]
         for clip, r in zip(clips, results):
@@ -97,7 +97,8 @@ def cpu_model():
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--ezflow", required=True)
-    p.add_argument("--ggml", required=True)
+    p.add_argument("--ggml", required=True, help="the float16 GGML import")
+    p.add_argument("--ggml-q8", required=True, help="the q8_0 GGML import")
     p.add_argument("--ct2", required=True)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--runs", type=int, default=3)
@@ -114,7 +115,8 @@ def main():
         with open(os.path.splitext(c)[0] + ".txt") as f:
             refs[c] = f.read().strip()
 
-    ez_t, ez_x = run_ezflow(args, args.clips)
+    ez_t, ez_x = run_ezflow(args, args.clips, args.ggml)
+    eq_t, eq_x = run_ezflow(args, args.clips, args.ggml_q8)
     f8_t, f8_x = run_faster_whisper(args, args.clips, "int8")
     f32_t, f32_x = run_faster_whisper(args, args.clips, "float32")
 
@@ -122,23 +124,29 @@ def main():
     lines.append(f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs; threads: {args.threads}; "
                  f"model: tiny.en; median of {args.runs} runs; times exclude model load and audio decoding")
     lines.append("")
-    lines.append("| clip | audio s | ezflow ms | fw int8 ms | fw f32 ms | fw int8 / ezflow | WER ezflow | WER fw int8 | WER fw f32 |")
-    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    tot = {"ez": 0, "f8": 0, "f32": 0, "wez": 0, "wf8": 0, "wf32": 0}
+    lines.append("| clip | audio s | ezflow f16 ms | ezflow q8_0 ms | fw int8 ms | fw f32 ms "
+                 "| fw int8 / ezflow q8_0 | fw f32 / ezflow f16 "
+                 "| WER ezflow f16 | WER ezflow q8_0 | WER fw int8 | WER fw f32 |")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    keys = ["ez", "eq", "f8", "f32", "wez", "weq", "wf8", "wf32"]
+    tot = dict.fromkeys(keys, 0.0)
     for c in args.clips:
-        ez, f8, f32 = (statistics.median(t[c]) for t in (ez_t, f8_t, f32_t))
-        we, w8, w32 = (wer(refs[c], x[c]) for x in (ez_x, f8_x, f32_x))
-        for k, v in zip(tot, (ez, f8, f32, we, w8, w32)):
+        ez, eq, f8, f32 = (statistics.median(t[c]) for t in (ez_t, eq_t, f8_t, f32_t))
+        we, wq, w8, w32 = (wer(refs[c], x[c]) for x in (ez_x, eq_x, f8_x, f32_x))
+        for k, v in zip(keys, (ez, eq, f8, f32, we, wq, w8, w32)):
             tot[k] += v
-        lines.append(f"| {os.path.basename(c)} | {durations[c]:.1f} | {ez:.0f} | {f8:.0f} | {f32:.0f} | "
-                     f"{f8 / ez:.2f} | {we:.2f} | {w8:.2f} | {w32:.2f} |")
+        lines.append(f"| {os.path.basename(c)} | {durations[c]:.1f} | {ez:.0f} | {eq:.0f} | {f8:.0f} | {f32:.0f} | "
+                     f"{f8 / eq:.2f} | {f32 / ez:.2f} | {we:.2f} | {wq:.2f} | {w8:.2f} | {w32:.2f} |")
     n = len(args.clips)
-    lines.append(f"| **mean** | | {tot['ez']/n:.0f} | {tot['f8']/n:.0f} | {tot['f32']/n:.0f} | "
-                 f"{tot['f8']/tot['ez']:.2f} | {tot['wez']/n:.3f} | {tot['wf8']/n:.3f} | {tot['wf32']/n:.3f} |")
+    lines.append(f"| **mean** | | {tot['ez']/n:.0f} | {tot['eq']/n:.0f} | {tot['f8']/n:.0f} | {tot['f32']/n:.0f} | "
+                 f"{tot['f8']/tot['eq']:.2f} | {tot['f32']/tot['ez']:.2f} | {tot['wez']/n:.3f} | {tot['weq']/n:.3f} | "
+                 f"{tot['wf8']/n:.3f} | {tot['wf32']/n:.3f} |")
+    lines.append("")
+    lines.append("Where the texts differ (ezflow q8_0 / faster-whisper int8):")
     lines.append("")
     for c in args.clips:
-        if words(ez_x[c]) != words(f8_x[c]):
-            lines.append(f"- {os.path.basename(c)}: ezflow \"{ez_x[c]}\" / fw int8 \"{f8_x[c]}\"")
+        if words(eq_x[c]) != words(f8_x[c]):
+            lines.append(f"- {os.path.basename(c)}: \"{eq_x[c]}\" / \"{f8_x[c]}\"")
     report = "\n".join(lines)
     print(report)
     if args.out:

