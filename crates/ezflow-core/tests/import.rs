@@ -9,6 +9,10 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+#[path = "support/assets.rs"]
+mod assets;
+
+use assets::asset;
 use ezflow_core::import::{
     import_ct2_dir, mel, ImportError, ImportOptions, ImportProgress, ImportReport, WeightFormat,
 };
@@ -16,27 +20,6 @@ use ezflow_core::model_file::{inspect, ModelFileError, ModelSize, TensorType};
 
 // ---------------------------------------------------------------------------
 // Assets.
-
-fn assets_dir() -> PathBuf {
-    std::env::var_os("EZFLOW_TEST_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../target/test-assets"
-            ))
-        })
-}
-
-fn asset(relative: &str) -> PathBuf {
-    let path = assets_dir().join(relative);
-    assert!(
-        path.exists(),
-        "test asset {} is missing: run scripts/fetch-test-assets.sh",
-        path.display()
-    );
-    path
-}
 
 /// The real tiny.en model in CTranslate2 float16 format.
 fn ct2_tiny_en() -> PathBuf {
