@@ -2,30 +2,14 @@
 //! speech with the real model, JSON output, every kind of bad file, model
 //! management against a real HTTP server on loopback, and broken settings.
 
+#[path = "../../ezflow-core/tests/support/assets.rs"]
+mod assets;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use assets::asset;
 use std::process::{Command, Output};
-
-fn assets_dir() -> PathBuf {
-    std::env::var_os("EZFLOW_TEST_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../target/test-assets"
-            ))
-        })
-}
-
-fn asset(relative: &str) -> PathBuf {
-    let path = assets_dir().join(relative);
-    assert!(
-        path.exists(),
-        "test asset {} is missing: run scripts/fetch-test-assets.sh",
-        path.display()
-    );
-    path
-}
 
 /// A user with their own (empty) config and models directories.
 struct User {
