@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian machine and does EZ Flow's main job: transcribes
 # speech on this machine. Until the tray app lands, that is the command line:
-# the JFK clip, then each labelled espeak-ng sentence, with the imported
-# tiny.en model. Pass your own audio files to transcribe those instead.
+# the JFK clip, with the imported tiny.en model. Pass your own audio files
+# (WAV, FLAC, MP3, OGG) to transcribe those instead.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
