@@ -51,6 +51,35 @@ fn wait_for_unload(events: &Receiver<LifecycleEvent>) -> UnloadReason {
     }
 }
 
+/// `racers` threads released at once by a barrier, each asking for a
+/// transcription; their results in spawn order.
+fn race(
+    manager: &Arc<ModelManager>,
+    samples: &Arc<Vec<f32>>,
+    racers: usize,
+) -> Vec<Result<String, LifecycleError>> {
+    let barrier = Arc::new(Barrier::new(racers));
+    // Spawn them all before joining any: a lazy spawn-then-join would leave
+    // the barrier waiting forever.
+    let handles: Vec<_> = (0..racers)
+        .map(|_| {
+            let (manager, samples, barrier) = (
+                Arc::clone(manager),
+                Arc::clone(samples),
+                Arc::clone(&barrier),
+            );
+            std::thread::spawn(move || {
+                barrier.wait();
+                manager.transcribe(&samples, &options()).map(|t| t.text)
+            })
+        })
+        .collect();
+    handles
+        .into_iter()
+        .map(|h| h.join().expect("racer thread"))
+        .collect()
+}
+
 #[test]
 fn the_model_loads_on_first_use_not_before() {
     let manager = ModelManager::new(tiny_en(), IdleUnload::Never);
@@ -89,24 +118,9 @@ fn concurrent_first_requests_share_one_load() {
     let manager = Arc::new(ModelManager::new(tiny_en(), IdleUnload::Never));
     let events = manager.subscribe();
     let samples = Arc::new(clip());
-    let racers = 4;
-    let barrier = Arc::new(Barrier::new(racers));
-    let handles: Vec<_> = (0..racers)
-        .map(|_| {
-            let (manager, samples, barrier) = (
-                Arc::clone(&manager),
-                Arc::clone(&samples),
-                Arc::clone(&barrier),
-            );
-            std::thread::spawn(move || {
-                barrier.wait();
-                manager.transcribe(&samples, &options()).map(|t| t.text)
-            })
-        })
-        .collect();
-    let texts: Vec<String> = handles
+    let texts: Vec<String> = race(&manager, &samples, 4)
         .into_iter()
-        .map(|h| h.join().expect("thread").expect("transcribes"))
+        .map(|r| r.expect("transcribes"))
         .collect();
     assert_eq!(manager.status().loads, 1, "exactly one load");
     let starts = drain(&events)
@@ -259,24 +273,7 @@ fn a_failed_load_is_reported_to_every_waiter_and_retried_later() {
     let manager = Arc::new(ModelManager::new(broken.clone(), IdleUnload::Never));
     let events = manager.subscribe();
     let samples = Arc::new(clip());
-    let barrier = Arc::new(Barrier::new(3));
-    let racers: Vec<_> = (0..3)
-        .map(|_| {
-            let (manager, samples, barrier) = (
-                Arc::clone(&manager),
-                Arc::clone(&samples),
-                Arc::clone(&barrier),
-            );
-            std::thread::spawn(move || {
-                barrier.wait();
-                manager.transcribe(&samples, &options()).map(|t| t.text)
-            })
-        })
-        .collect();
-    let results: Vec<_> = racers
-        .into_iter()
-        .map(|h| h.join().expect("thread"))
-        .collect();
+    let results = race(&manager, &samples, 3);
     for r in &results {
         match r {
             Err(LifecycleError::Load(e)) => {
