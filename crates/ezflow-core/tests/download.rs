@@ -5,6 +5,9 @@
 //! Every file is generated pseudo-random data whose SHA-256 the test
 //! computes itself.
 
+#[path = "support/payload.rs"]
+mod payload;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -16,31 +19,9 @@ use std::time::{Duration, Instant};
 use ezflow_core::download::{
     self, download, DownloadError, DownloadRequest, Progress, ProgressPhase,
 };
-use sha2::{Digest, Sha256};
+use payload::{payload, sha256_hex};
 
 const MIB: usize = 1024 * 1024;
-
-/// Deterministic pseudo-random bytes (xorshift64*), so a wrong byte
-/// anywhere changes the hash.
-fn payload(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        out.extend_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 /// A request as the server saw it.
 #[derive(Debug, Clone)]

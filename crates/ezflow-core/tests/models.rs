@@ -2,6 +2,9 @@
 //! a real tiny_http server on loopback. The base URL is passed to the store
 //! explicitly, so no process-wide environment variable is touched.
 
+#[path = "support/payload.rs"]
+mod payload;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,27 +14,7 @@ use std::time::Duration;
 use ezflow_core::catalog;
 use ezflow_core::download::{self, DownloadError, Progress, ProgressPhase};
 use ezflow_core::models::{ModelSource, ModelStore, ModelsError};
-use sha2::{Digest, Sha256};
-
-fn payload(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        out.extend_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+use payload::{payload, sha256_hex};
 
 /// Serves `files` by path (`/ggml-x.bin`), 404 for anything else, and
 /// records the paths asked for.
