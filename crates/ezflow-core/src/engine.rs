@@ -139,14 +139,6 @@ pub struct Transcript {
     pub report: DecodeReport,
 }
 
-/// What a loaded model file is.
-#[derive(Debug, Clone)]
-pub struct ModelDescription {
-    pub path: PathBuf,
-    pub english_only: bool,
-    pub info: model_file::ModelFileInfo,
-}
-
 /// A Whisper model in memory with its one reusable decoding state.
 ///
 /// Creating a state allocates tens to hundreds of MB, so it is made once at
@@ -156,13 +148,14 @@ pub struct LoadedModel {
     // Field order matters: the state must be freed before the context.
     state: WhisperState,
     _context: WhisperContext,
-    description: ModelDescription,
+    /// What `model_file::inspect` read from the file before loading it.
+    info: model_file::ModelFileInfo,
 }
 
 impl std::fmt::Debug for LoadedModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoadedModel")
-            .field("description", &self.description)
+            .field("info", &self.info)
             .finish_non_exhaustive()
     }
 }
@@ -200,20 +193,16 @@ impl LoadedModel {
             .map_err(|_| EngineError::StateFailed {
                 path: path.to_path_buf(),
             })?;
-        let english_only = !context.is_multilingual();
         Ok(Self {
             state,
             _context: context,
-            description: ModelDescription {
-                path: path.to_path_buf(),
-                english_only,
-                info,
-            },
+            info,
         })
     }
 
-    pub fn description(&self) -> &ModelDescription {
-        &self.description
+    /// The model file as inspected before loading: path, size, kind.
+    pub fn info(&self) -> &model_file::ModelFileInfo {
+        &self.info
     }
 
     /// Transcribes a 16 kHz mono clip.
@@ -270,10 +259,10 @@ impl LoadedModel {
     /// The language to decode in: `None` lets the model detect it.
     fn resolve_language(&self, language: Language) -> Result<Option<&'static str>, EngineError> {
         match language.code() {
-            None if self.description.english_only => Ok(Some("en")),
-            Some(code) if self.description.english_only && code != "en" => {
+            None if self.info.english_only => Ok(Some("en")),
+            Some(code) if self.info.english_only && code != "en" => {
                 Err(EngineError::EnglishOnlyModel {
-                    path: self.description.path.clone(),
+                    path: self.info.path.clone(),
                     language: code.to_owned(),
                 })
             }

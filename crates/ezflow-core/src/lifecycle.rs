@@ -15,8 +15,9 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::engine::{DecodeOptions, EngineError, LoadedModel, ModelDescription, Transcript};
+use crate::engine::{DecodeOptions, EngineError, LoadedModel, Transcript};
 use crate::memory;
+use crate::model_file::ModelFileInfo;
 use crate::settings::IdleUnload;
 
 /// A transition of the model's lifecycle.
@@ -69,14 +70,8 @@ pub enum ModelState {
     Loaded {
         since: Instant,
         load_time: Duration,
-        description: ModelDescription,
+        description: ModelFileInfo,
     },
-}
-
-impl PartialEq for ModelDescription {
-    fn eq(&self, other: &Self) -> bool {
-        self.path == other.path
-    }
 }
 
 /// A snapshot for status displays.
@@ -98,7 +93,7 @@ enum Slot {
         model: SharedModel,
         since: Instant,
         load_time: Duration,
-        description: ModelDescription,
+        description: ModelFileInfo,
     },
 }
 
@@ -277,7 +272,7 @@ impl Drop for ModelManager {
 }
 
 /// Takes the loaded model out of the slot, leaving it unloaded.
-fn take_loaded(st: &mut State) -> Option<(SharedModel, ModelDescription)> {
+fn take_loaded(st: &mut State) -> Option<(SharedModel, ModelFileInfo)> {
     st.deadline = None;
     match std::mem::replace(&mut st.slot, Slot::Unloaded) {
         Slot::Loaded {
@@ -329,7 +324,7 @@ impl Shared {
                     self.load_finished.notify_all();
                     match result {
                         Ok((model, load_time)) => {
-                            let description = model.description().clone();
+                            let description = model.info().clone();
                             st.slot = Slot::Loaded {
                                 model: Arc::new(Mutex::new(model)),
                                 since: Instant::now(),
@@ -428,7 +423,7 @@ impl Shared {
 
     /// Frees a model taken out of the slot. Runs without the lock held: the
     /// free of hundreds of MB must not block status queries.
-    fn finish_unload(&self, taken: Option<(SharedModel, ModelDescription)>, reason: UnloadReason) {
+    fn finish_unload(&self, taken: Option<(SharedModel, ModelFileInfo)>, reason: UnloadReason) {
         let Some((model, description)) = taken else {
             return;
         };

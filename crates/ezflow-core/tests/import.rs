@@ -728,7 +728,7 @@ fn q8_0_model_transcribes_the_jfk_clip() {
     let (path, _) = imported_q8_0();
     let clip = ezflow_core::audio::load_clip(&asset("jfk.wav")).expect("jfk.wav loads");
     let mut model = LoadedModel::load(path).expect("the engine loads the q8_0 model");
-    assert_eq!(model.description().info.weight_type, TensorType::Q8_0);
+    assert_eq!(model.info().weight_type, TensorType::Q8_0);
     let transcript = model
         .transcribe(
             clip.samples(),
