@@ -909,7 +909,9 @@ fn finish(
     file.sync_all().map_err(io_err("flush", &partial_path))?;
     drop(file);
     fs::rename(&partial_path, &request.dest).map_err(io_err("install", &request.dest))?;
-    sync_parent_dir(&request.dest);
+    if let Some(dir) = request.dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+        crate::atomic_file::sync_dir(dir);
+    }
     let elapsed = started.elapsed();
     info!(
         bytes = len,
@@ -927,19 +929,6 @@ fn finish(
         resumed_from,
         elapsed,
     })
-}
-
-/// Makes the rename itself durable. Best effort: a failure here cannot undo
-/// the install, so it is only logged.
-fn sync_parent_dir(dest: &Path) {
-    #[cfg(unix)]
-    if let Some(dir) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
-        if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
-            warn!(dir = %dir.display(), error = %e, "cannot sync the directory after installing");
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = dest;
 }
 
 fn hex(bytes: &[u8]) -> String {

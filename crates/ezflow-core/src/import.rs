@@ -256,7 +256,7 @@ pub fn import_ct2_dir(
         }));
     }
     temp.commit(dest, options.force)?;
-    sync_dir(&dest_dir);
+    crate::atomic_file::sync_dir(&dest_dir);
 
     let report = ImportReport {
         dest: dest.to_path_buf(),
@@ -918,16 +918,6 @@ impl Drop for TempFile {
             }
         }
     }
-}
-
-/// Makes the new directory entry durable; a failure only weakens crash safety.
-fn sync_dir(dir: &Path) {
-    #[cfg(unix)]
-    if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
-        tracing::warn!(dir = %dir.display(), error = %e, "could not sync directory after import");
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! nothing of trays, hotkeys or windows: the binaries around it subscribe to
 //! its lifecycle events and call its functions.
 
+mod atomic_file;
 pub mod audio;
 pub mod catalog;
 pub mod download;
@@ -16,3 +17,4 @@ pub mod model_file;
 pub mod models;
 pub mod paths;
 pub mod settings;
+pub mod telemetry;

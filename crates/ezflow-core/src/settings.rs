@@ -32,7 +32,6 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -165,6 +164,9 @@ const MODEL_ACCEPTS: &str = "a catalog model id such as \"base.en\", or the path
 const LANGUAGE_ACCEPTS: &str =
     "\"auto\", or a Whisper language code such as \"en\", \"de\" or \"fr\" (or its English name)";
 const THREADS_ACCEPTS: &str = "0 (automatic: one per physical core) or a whole number from 1 to 64";
+const TELEMETRY_ACCEPTS: &str = "true or false";
+const TELEMETRY_ENDPOINT_ACCEPTS: &str =
+    "\"\" (the built-in endpoint) or a URL starting with https:// or http://";
 const IDLE_UNLOAD_ACCEPTS: &str =
     "\"never\", \"immediately\", or a duration such as \"30s\", \"5m\", \"1h30m\" (at most 24h)";
 
@@ -212,6 +214,12 @@ pub struct Settings {
     pub threads: Threads,
     /// When to unload the model after its last use.
     pub idle_unload: IdleUnload,
+    /// Whether the user agreed to send anonymous usage statistics. Off
+    /// until they say yes; see the `telemetry` module.
+    pub telemetry: bool,
+    /// Where statistics go instead of the endpoint built in (a base URL such
+    /// as `https://telemetry.example.org`); empty for the built-in one.
+    pub telemetry_endpoint: String,
 }
 
 impl Default for Settings {
@@ -221,6 +229,8 @@ impl Default for Settings {
             language: Language::AUTO,
             threads: Threads::AUTO,
             idle_unload: IdleUnload::default(),
+            telemetry: false,
+            telemetry_endpoint: String::new(),
         }
     }
 }
@@ -436,6 +446,36 @@ const FIELDS: &[Field] = &[
         },
         write: |s| toml::Value::String(s.idle_unload.to_string()),
     },
+    Field {
+        key: "telemetry",
+        accepts: TELEMETRY_ACCEPTS,
+        comment: "Send anonymous usage statistics (off unless you turn it on). What is sent,\n\
+                  # and how to see it first: `ezflow telemetry preview`, docs/telemetry.md.",
+        apply: |s, v| {
+            s.telemetry = match v {
+                toml::Value::Boolean(b) => *b,
+                other => {
+                    return Err(format!(
+                        "expected true or false without quotes, found {}",
+                        type_name(other)
+                    ))
+                }
+            };
+            Ok(())
+        },
+        write: |s| toml::Value::Boolean(s.telemetry),
+    },
+    Field {
+        key: "telemetry_endpoint",
+        accepts: TELEMETRY_ENDPOINT_ACCEPTS,
+        comment: "Where statistics are sent: \"\" for the endpoint built into this version,\n\
+                  # or the base URL of your own collector.",
+        apply: |s, v| {
+            s.telemetry_endpoint = check_endpoint(expect_str(v, "\"https://telemetry.example.org\"")?)?;
+            Ok(())
+        },
+        write: |s| toml::Value::String(s.telemetry_endpoint.clone()),
+    },
 ];
 
 /// The keys the settings file knows, in the order they are written.
@@ -628,12 +668,14 @@ impl Settings {
         };
 
         let (tmp_path, mut tmp) =
-            create_temp_file(&dir, &file_name.to_string_lossy()).map_err(|e| {
-                save_err(
-                    format!("could not create a temporary file in {}", dir.display()),
-                    e,
-                )
-            })?;
+            crate::atomic_file::create_temp_file(&dir, &file_name.to_string_lossy()).map_err(
+                |e| {
+                    save_err(
+                        format!("could not create a temporary file in {}", dir.display()),
+                        e,
+                    )
+                },
+            )?;
         let written = (|| {
             if let Some(p) = old_permissions {
                 tmp.set_permissions(p)?;
@@ -651,37 +693,10 @@ impl Settings {
                 e,
             ));
         }
-        sync_dir(&dir);
+        crate::atomic_file::sync_dir(&dir);
         tracing::debug!(path = %target.display(), "settings saved");
         Ok(())
     }
-}
-
-fn create_temp_file(dir: &Path, file_name: &str) -> io::Result<(PathBuf, fs::File)> {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let mut last_err = io::Error::from(io::ErrorKind::AlreadyExists);
-    // A stale temporary file from a crash may hold a name; try a few others.
-    for _ in 0..100 {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let p = dir.join(format!(".{file_name}.tmp-{}-{n}", std::process::id()));
-        match fs::OpenOptions::new().write(true).create_new(true).open(&p) {
-            Ok(f) => return Ok((p, f)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_err = e,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last_err)
-}
-
-/// Makes the rename durable. Failure here only weakens the crash guarantee,
-/// so it is logged rather than returned.
-fn sync_dir(dir: &Path) {
-    #[cfg(unix)]
-    if let Err(e) = fs::File::open(dir).and_then(|d| d.sync_all()) {
-        tracing::warn!(dir = %dir.display(), error = %e, "could not fsync the settings directory");
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
 }
 
 /// Follows symlinks (even dangling ones) to the file that should be replaced.
@@ -906,6 +921,24 @@ fn check_model(s: &str) -> Result<String, String> {
     }
     if s.chars().any(char::is_control) {
         return Err("it contains a control character".to_owned());
+    }
+    Ok(s.to_owned())
+}
+
+fn check_endpoint(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(String::new());
+    }
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .ok_or_else(|| "it does not start with https:// or http://".to_owned())?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err("it has no host".to_owned());
+    }
+    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("it contains a space or control character".to_owned());
     }
     Ok(s.to_owned())
 }

@@ -35,6 +35,8 @@ fn custom() -> Settings {
         language: "de".parse().expect("de is a language"),
         threads: Threads::new(3).expect("3 threads is valid"),
         idle_unload: IdleUnload::After(Duration::from_secs(5400)),
+        telemetry: true,
+        telemetry_endpoint: "https://telemetry.example.org/ezflow".to_owned(),
     }
 }
 
@@ -383,6 +385,11 @@ fn good_lines() -> Vec<(&'static str, &'static str)> {
         ("language", "language = \"de\""),
         ("threads", "threads = 3"),
         ("idle_unload", "idle_unload = \"90s\""),
+        ("telemetry", "telemetry = true"),
+        (
+            "telemetry_endpoint",
+            "telemetry_endpoint = \"http://127.0.0.1:8787\"",
+        ),
     ]
 }
 
@@ -392,6 +399,8 @@ fn good_settings() -> Settings {
         language: "de".parse().expect("de"),
         threads: Threads::new(3).expect("3"),
         idle_unload: IdleUnload::After(Duration::from_secs(90)),
+        telemetry: true,
+        telemetry_endpoint: "http://127.0.0.1:8787".to_owned(),
     }
 }
 
@@ -416,6 +425,23 @@ fn invalid_value_falls_back_for_that_key_only() {
         ("model = \"\"", "model", "empty"),
         ("model = 3", "model", "found a whole number"),
         ("model = [\"a\", \"b\"]", "model", "found a list"),
+        ("telemetry = \"yes\"", "telemetry", "true or false"),
+        ("telemetry = 1", "telemetry", "found a whole number"),
+        (
+            "telemetry_endpoint = \"ftp://collector\"",
+            "telemetry_endpoint",
+            "https://",
+        ),
+        (
+            "telemetry_endpoint = \"http://\"",
+            "telemetry_endpoint",
+            "no host",
+        ),
+        (
+            "telemetry_endpoint = \"https://a b\"",
+            "telemetry_endpoint",
+            "space",
+        ),
     ];
     let dir = tempfile::tempdir().expect("tempdir");
     let path = settings_path(&dir);
@@ -445,6 +471,8 @@ fn invalid_value_falls_back_for_that_key_only() {
             "language" => expected.language = defaults.language,
             "threads" => expected.threads = defaults.threads,
             "idle_unload" => expected.idle_unload = defaults.idle_unload,
+            "telemetry" => expected.telemetry = defaults.telemetry,
+            "telemetry_endpoint" => expected.telemetry_endpoint = defaults.telemetry_endpoint,
             other => panic!("no such key {other}"),
         }
         assert_eq!(report.settings, expected, "{bad}");

@@ -26,6 +26,25 @@ pub enum Command {
     Models(ModelsCommand),
     /// Show where the settings file is and what it holds.
     Settings,
+    /// Anonymous usage statistics: off unless you turn them on.
+    #[command(subcommand)]
+    Telemetry(TelemetryCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TelemetryCommand {
+    /// Show whether statistics are on, where they go, and what waits.
+    Status,
+    /// Start recording and sending anonymous usage statistics.
+    Enable,
+    /// Stop, and delete everything not yet sent.
+    Disable,
+    /// Print the exact JSON the next batch will carry.
+    Preview,
+    /// Print the local copy of every batch already sent.
+    Sent,
+    /// Send what waits now instead of later.
+    Send,
 }
 
 #[derive(Debug, Args)]

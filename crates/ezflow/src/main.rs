@@ -4,6 +4,7 @@
 
 mod cli;
 mod models;
+mod telemetry;
 mod transcribe;
 
 use std::process::ExitCode;
@@ -31,6 +32,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Transcribe(args) => transcribe::run(args, &load_settings()?),
         Command::Models(command) => models::run(command, &load_settings()?),
         Command::Settings => show_settings(),
+        Command::Telemetry(command) => telemetry::run(command, &load_settings()?),
     }
 }
 

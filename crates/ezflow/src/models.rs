@@ -21,7 +21,7 @@ pub fn run(command: ModelsCommand, settings: &Settings) -> anyhow::Result<ExitCo
     let store = ModelStore::open_default()?;
     match command {
         ModelsCommand::List => list(&store, settings),
-        ModelsCommand::Download { id } => download(&store, &id),
+        ModelsCommand::Download { id } => download(&store, &id, settings),
         ModelsCommand::Remove { id } => {
             for path in store.remove(&id)? {
                 println!("removed {}", path.display());
@@ -116,7 +116,7 @@ fn list(store: &ModelStore, settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn download(store: &ModelStore, id: &str) -> anyhow::Result<()> {
+fn download(store: &ModelStore, id: &str, settings: &Settings) -> anyhow::Result<()> {
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template(
@@ -157,6 +157,10 @@ fn download(store: &ModelStore, id: &str) -> anyhow::Result<()> {
                 },
                 report.model.path.display()
             );
+            if let Some(telemetry) = crate::telemetry::open(settings) {
+                crate::telemetry::log_failure(telemetry.record_download(id));
+                crate::telemetry::deliver_at_exit(&telemetry);
+            }
         }
     }
     Ok(())

@@ -13,6 +13,7 @@ use ezflow_core::engine::{DecodeOptions, EncoderWindow, Segment, Transcript};
 use ezflow_core::lifecycle::{LifecycleError, LifecycleEvent, ModelManager};
 use ezflow_core::models::ModelStore;
 use ezflow_core::settings::{self, IdleUnload, Language, Settings};
+use ezflow_core::telemetry::schema::Surface;
 use serde::Serialize;
 
 use crate::cli::TranscribeArgs;
@@ -63,13 +64,28 @@ pub fn run(args: TranscribeArgs, settings: &Settings) -> anyhow::Result<ExitCode
         },
     };
 
+    let telemetry = crate::telemetry::open(settings);
+    if let Some(t) = &telemetry {
+        crate::telemetry::log_failure(t.record_launch(Surface::Cli));
+    }
     // The process ends after the last file: no idle unload needed.
     let manager = ModelManager::new(model_path, IdleUnload::Never);
     let events = manager.subscribe();
     let mut failures = 0usize;
     for file in &args.files {
         match transcribe_file(&manager, &events, file, &options) {
-            Ok((transcript, timings)) => print_result(file, &transcript, timings, &args)?,
+            Ok((transcript, timings)) => {
+                if let Some(t) = &telemetry {
+                    crate::telemetry::log_failure(t.record_transcription(
+                        Duration::from_secs_f64(timings.audio_seconds),
+                        model_arg,
+                        // The engine runs whisper.cpp on the CPU only.
+                        false,
+                        Duration::from_secs_f64(timings.transcribe_ms / 1000.0),
+                    ));
+                }
+                print_result(file, &transcript, timings, &args)?
+            }
             Err(FileError::Audio(error)) => {
                 failures += 1;
                 eprintln!("ezflow: {error}");
@@ -83,6 +99,12 @@ pub fn run(args: TranscribeArgs, settings: &Settings) -> anyhow::Result<ExitCode
                 return Err(anyhow::Error::new(error)).context("cannot load the model");
             }
         }
+    }
+    // Everything the user asked for is printed; only now may telemetry
+    // spend a moment on the network.
+    if let Some(t) = &telemetry {
+        std::io::Write::flush(&mut std::io::stdout())?;
+        crate::telemetry::deliver_at_exit(t);
     }
     Ok(if failures == 0 {
         ExitCode::SUCCESS

@@ -36,7 +36,9 @@ impl User {
         command
             .env("EZFLOW_CONFIG_DIR", self.config_dir())
             .env("EZFLOW_MODELS_DIR", self.models_dir())
+            .env("EZFLOW_DATA_DIR", self.home.path().join("data"))
             .env_remove("EZFLOW_MODEL_BASE_URL")
+            .env_remove("EZFLOW_TELEMETRY_PRINT")
             .env_remove("EZFLOW_LOG");
         command
     }
