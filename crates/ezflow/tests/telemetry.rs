@@ -54,15 +54,19 @@ impl User {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_ezflow"))
+        self.command(args).output().expect("ezflow runs")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ezflow"));
+        command
             .args(args)
             .env("EZFLOW_CONFIG_DIR", self.home.path().join("config"))
             .env("EZFLOW_DATA_DIR", self.data_dir())
             .env("EZFLOW_MODELS_DIR", self.home.path().join("models"))
             .env_remove("EZFLOW_TELEMETRY_PRINT")
-            .env_remove("EZFLOW_LOG")
-            .output()
-            .expect("ezflow runs")
+            .env_remove("EZFLOW_LOG");
+        command
     }
 
     fn run_ok(&self, args: &[&str]) -> String {
@@ -264,4 +268,36 @@ fn disabling_deletes_what_waits_and_a_broken_queue_never_fails_a_dictation() {
     std::fs::write(user.telemetry_dir(), b"not a directory").unwrap();
     let text = user.transcribe();
     assert!(!text.trim().is_empty());
+}
+
+#[test]
+fn the_print_variable_shows_batches_instead_of_sending_them() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let user = User::new();
+    user.use_endpoint(&format!("http://{}", listener.local_addr().unwrap()), true);
+
+    let clip = asset("jfk-clips/jfk_a.wav");
+    let out = user
+        .command(&["transcribe", "--model", "tiny.en", s(&clip)])
+        .env("EZFLOW_TELEMETRY_PRINT", "1")
+        .output()
+        .expect("ezflow runs");
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let json_line = stderr
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no batch printed: {stderr}"));
+    let batch: ezflow_core::telemetry::schema::Batch =
+        serde_json::from_str(json_line).expect("the printed batch is a schema batch");
+    assert_eq!(batch.events.len(), 2);
+    assert_eq!(batch.events[1].event.name(), "transcription_completed");
+
+    match listener.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("printing must not connect: {other:?}"),
+    }
+    let sent = user.run_ok(&["telemetry", "sent"]);
+    assert!(sent.contains("printed 2 events"), "{sent}");
 }
