@@ -2,7 +2,9 @@
 # Installs the system packages EZ Flow needs to build and test on Debian:
 # a C/C++ toolchain and cmake (whisper.cpp), Python's pip and npm (to fetch
 # the test model and the JFK clip from package registries), espeak-ng and sox
-# (to make labelled test speech). Does nothing when everything is present.
+# (to make labelled test speech), ALSA's headers (microphone capture), and an
+# X server and D-Bus daemon for the desktop tests (Xvfb, dbus-daemon). Does
+# nothing when everything is present.
 set -euo pipefail
 
 packages=(
@@ -10,6 +12,8 @@ packages=(
   python3 python3-pip unzip
   nodejs npm
   espeak-ng sox libsox-fmt-all lame vorbis-tools flac
+  libasound2-dev
+  xvfb xauth dbus
 )
 
 missing=()

@@ -167,6 +167,12 @@ const THREADS_ACCEPTS: &str = "0 (automatic: one per physical core) or a whole n
 const TELEMETRY_ACCEPTS: &str = "true or false";
 const TELEMETRY_ENDPOINT_ACCEPTS: &str =
     "\"\" (the built-in endpoint) or a URL starting with https:// or http://";
+const HOTKEY_ACCEPTS: &str =
+    "keys joined by +, such as \"Ctrl+Alt+Space\", \"Super+H\" or \"F9\"";
+const HOTKEY_MODE_ACCEPTS: &str = "\"push-to-talk\" or \"toggle\"";
+const INSERT_METHOD_ACCEPTS: &str = "\"paste\" or \"type\"";
+const MICROPHONE_ACCEPTS: &str = "\"\" (the default input) or a device name from `ezflow microphones`";
+const MAX_RECORDING_ACCEPTS: &str = "a duration such as \"90s\" or \"5m\", at most 30m";
 const IDLE_UNLOAD_ACCEPTS: &str =
     "\"never\", \"immediately\", or a duration such as \"30s\", \"5m\", \"1h30m\" (at most 24h)";
 
@@ -220,7 +226,59 @@ pub struct Settings {
     /// Where statistics go instead of the endpoint built in (a base URL such
     /// as `https://telemetry.example.org`); empty for the built-in one.
     pub telemetry_endpoint: String,
+    /// The global shortcut, as text such as `Ctrl+Alt+Space`. The desktop
+    /// layer parses it (and reports a bad one); here it is only kept.
+    pub hotkey: String,
+    /// Hold the shortcut while speaking, or press it once to start and once
+    /// to stop.
+    pub hotkey_mode: HotkeyMode,
+    /// How the transcript gets into the focused application.
+    pub insert_method: InsertMethod,
+    /// The microphone by name; empty for the system's default input.
+    pub microphone: String,
+    /// The longest a recording may run before it stops by itself.
+    pub max_recording: Duration,
 }
+
+/// Push-to-talk or toggle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HotkeyMode {
+    PushToTalk,
+    Toggle,
+}
+
+impl HotkeyMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HotkeyMode::PushToTalk => "push-to-talk",
+            HotkeyMode::Toggle => "toggle",
+        }
+    }
+}
+
+/// Paste through the clipboard (restored afterwards), or type each key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InsertMethod {
+    Paste,
+    Type,
+}
+
+impl InsertMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InsertMethod::Paste => "paste",
+            InsertMethod::Type => "type",
+        }
+    }
+}
+
+/// The shortcut used until the user picks another.
+pub const DEFAULT_HOTKEY: &str = "Ctrl+Alt+Space";
+/// The default and the largest `max_recording`.
+pub const DEFAULT_MAX_RECORDING: Duration = Duration::from_secs(5 * 60);
+pub const MAX_MAX_RECORDING: Duration = Duration::from_secs(30 * 60);
 
 impl Default for Settings {
     fn default() -> Self {
@@ -231,6 +289,11 @@ impl Default for Settings {
             idle_unload: IdleUnload::default(),
             telemetry: false,
             telemetry_endpoint: String::new(),
+            hotkey: DEFAULT_HOTKEY.to_owned(),
+            hotkey_mode: HotkeyMode::PushToTalk,
+            insert_method: InsertMethod::Paste,
+            microphone: String::new(),
+            max_recording: DEFAULT_MAX_RECORDING,
         }
     }
 }
@@ -475,6 +538,76 @@ const FIELDS: &[Field] = &[
             Ok(())
         },
         write: |s| toml::Value::String(s.telemetry_endpoint.clone()),
+    },
+    Field {
+        key: "hotkey",
+        accepts: HOTKEY_ACCEPTS,
+        comment: "The global shortcut that starts dictation.",
+        apply: |s, v| {
+            s.hotkey = check_model(expect_str(v, "\"Ctrl+Alt+Space\"")?)?;
+            Ok(())
+        },
+        write: |s| toml::Value::String(s.hotkey.clone()),
+    },
+    Field {
+        key: "hotkey_mode",
+        accepts: HOTKEY_MODE_ACCEPTS,
+        comment: "\"push-to-talk\": hold the shortcut while you speak. \"toggle\": press to start, again to stop.",
+        apply: |s, v| {
+            s.hotkey_mode = match expect_str(v, "\"toggle\"")?.trim() {
+                "push-to-talk" => HotkeyMode::PushToTalk,
+                "toggle" => HotkeyMode::Toggle,
+                other => return Err(format!("{other:?} is not a mode")),
+            };
+            Ok(())
+        },
+        write: |s| toml::Value::String(s.hotkey_mode.as_str().to_owned()),
+    },
+    Field {
+        key: "insert_method",
+        accepts: INSERT_METHOD_ACCEPTS,
+        comment: "How text reaches the focused window: \"paste\" (through the clipboard, which is\n\
+                  # restored afterwards) or \"type\" (key by key; slower, for apps that block pasting).",
+        apply: |s, v| {
+            s.insert_method = match expect_str(v, "\"paste\"")?.trim() {
+                "paste" => InsertMethod::Paste,
+                "type" => InsertMethod::Type,
+                other => return Err(format!("{other:?} is not a method")),
+            };
+            Ok(())
+        },
+        write: |s| toml::Value::String(s.insert_method.as_str().to_owned()),
+    },
+    Field {
+        key: "microphone",
+        accepts: MICROPHONE_ACCEPTS,
+        comment: "The microphone: \"\" for the system default, or a name from `ezflow microphones`.",
+        apply: |s, v| {
+            let name = expect_str(v, "\"\"")?;
+            if name.chars().any(char::is_control) {
+                return Err("it contains a control character".to_owned());
+            }
+            s.microphone = name.trim().to_owned();
+            Ok(())
+        },
+        write: |s| toml::Value::String(s.microphone.clone()),
+    },
+    Field {
+        key: "max_recording",
+        accepts: MAX_RECORDING_ACCEPTS,
+        comment: "The longest one dictation may record before it stops by itself.",
+        apply: |s, v| {
+            let secs = parse_duration_secs(expect_str(v, "\"5m\"")?.trim())?;
+            if secs == 0 {
+                return Err("a zero length".to_owned());
+            }
+            if secs > MAX_MAX_RECORDING.as_secs() {
+                return Err("longer than 30m".to_owned());
+            }
+            s.max_recording = Duration::from_secs(secs);
+            Ok(())
+        },
+        write: |s| toml::Value::String(IdleUnload::After(s.max_recording).to_string()),
     },
 ];
 

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ezflow_core::settings::{
-    known_keys, physical_cores, IdleUnload, Language, LoadReport, Settings, SettingsError,
+    known_keys, physical_cores, HotkeyMode, IdleUnload, InsertMethod, Language, LoadReport,
+    Settings, SettingsError,
     SettingsProblem, Threads, WHISPER_LANGUAGES,
 };
 
@@ -37,6 +38,11 @@ fn custom() -> Settings {
         idle_unload: IdleUnload::After(Duration::from_secs(5400)),
         telemetry: true,
         telemetry_endpoint: "https://telemetry.example.org/ezflow".to_owned(),
+        hotkey: "Super+H".to_owned(),
+        hotkey_mode: HotkeyMode::Toggle,
+        insert_method: InsertMethod::Type,
+        microphone: "USB Audio \"Blue\" Mic".to_owned(),
+        max_recording: Duration::from_secs(90),
     }
 }
 
@@ -330,7 +336,7 @@ fn saving_over_a_broken_file_moves_it_aside_first() {
 fn unknown_key_is_reported_with_a_suggestion_and_the_rest_is_used() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = settings_path(&dir);
-    let original = b"threads = 2\nidle_unlaod = \"10m\"\nhotkey = \"ctrl+space\"\n";
+    let original = b"threads = 2\nidle_unlaod = \"10m\"\ncolour_scheme = \"dark\"\n";
     write(&path, original);
 
     let report = Settings::load_from(&path);
@@ -363,7 +369,7 @@ fn unknown_key_is_reported_with_a_suggestion_and_the_rest_is_used() {
     let unrelated = report
         .problems
         .iter()
-        .find(|p| p.key() == Some("hotkey"))
+        .find(|p| p.key() == Some("colour_scheme"))
         .expect("the unknown key is reported");
     assert!(matches!(
         unrelated,
@@ -390,6 +396,11 @@ fn good_lines() -> Vec<(&'static str, &'static str)> {
             "telemetry_endpoint",
             "telemetry_endpoint = \"http://127.0.0.1:8787\"",
         ),
+        ("hotkey", "hotkey = \"Ctrl+Shift+D\""),
+        ("hotkey_mode", "hotkey_mode = \"toggle\""),
+        ("insert_method", "insert_method = \"type\""),
+        ("microphone", "microphone = \"jfk\""),
+        ("max_recording", "max_recording = \"2m\""),
     ]
 }
 
@@ -401,6 +412,11 @@ fn good_settings() -> Settings {
         idle_unload: IdleUnload::After(Duration::from_secs(90)),
         telemetry: true,
         telemetry_endpoint: "http://127.0.0.1:8787".to_owned(),
+        hotkey: "Ctrl+Shift+D".to_owned(),
+        hotkey_mode: HotkeyMode::Toggle,
+        insert_method: InsertMethod::Type,
+        microphone: "jfk".to_owned(),
+        max_recording: Duration::from_secs(120),
     }
 }
 
@@ -473,6 +489,11 @@ fn invalid_value_falls_back_for_that_key_only() {
             "idle_unload" => expected.idle_unload = defaults.idle_unload,
             "telemetry" => expected.telemetry = defaults.telemetry,
             "telemetry_endpoint" => expected.telemetry_endpoint = defaults.telemetry_endpoint,
+            "hotkey" => expected.hotkey = defaults.hotkey,
+            "hotkey_mode" => expected.hotkey_mode = defaults.hotkey_mode,
+            "insert_method" => expected.insert_method = defaults.insert_method,
+            "microphone" => expected.microphone = defaults.microphone,
+            "max_recording" => expected.max_recording = defaults.max_recording,
             other => panic!("no such key {other}"),
         }
         assert_eq!(report.settings, expected, "{bad}");
