@@ -7,7 +7,9 @@
 
 mod atomic_file;
 pub mod audio;
+pub mod capture;
 pub mod catalog;
+pub mod control;
 pub mod download;
 pub mod engine;
 pub mod import;
