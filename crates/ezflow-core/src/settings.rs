@@ -167,11 +167,11 @@ const THREADS_ACCEPTS: &str = "0 (automatic: one per physical core) or a whole n
 const TELEMETRY_ACCEPTS: &str = "true or false";
 const TELEMETRY_ENDPOINT_ACCEPTS: &str =
     "\"\" (the built-in endpoint) or a URL starting with https:// or http://";
-const HOTKEY_ACCEPTS: &str =
-    "keys joined by +, such as \"Ctrl+Alt+Space\", \"Super+H\" or \"F9\"";
+const HOTKEY_ACCEPTS: &str = "keys joined by +, such as \"Ctrl+Alt+Space\", \"Super+H\" or \"F9\"";
 const HOTKEY_MODE_ACCEPTS: &str = "\"push-to-talk\" or \"toggle\"";
 const INSERT_METHOD_ACCEPTS: &str = "\"paste\" or \"type\"";
-const MICROPHONE_ACCEPTS: &str = "\"\" (the default input) or a device name from `ezflow microphones`";
+const MICROPHONE_ACCEPTS: &str =
+    "\"\" (the default input) or a device name from `ezflow microphones`";
 const MAX_RECORDING_ACCEPTS: &str = "a duration such as \"90s\" or \"5m\", at most 30m";
 const IDLE_UNLOAD_ACCEPTS: &str =
     "\"never\", \"immediately\", or a duration such as \"30s\", \"5m\", \"1h30m\" (at most 24h)";

@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use ezflow_core::settings::{
     known_keys, physical_cores, HotkeyMode, IdleUnload, InsertMethod, Language, LoadReport,
-    Settings, SettingsError,
-    SettingsProblem, Threads, WHISPER_LANGUAGES,
+    Settings, SettingsError, SettingsProblem, Threads, WHISPER_LANGUAGES,
 };
 
 fn settings_path(dir: &tempfile::TempDir) -> PathBuf {

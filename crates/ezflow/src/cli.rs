@@ -13,8 +13,9 @@ pub struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 
+    /// Without a command, EZ Flow runs as the always-on dictation app.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -29,6 +30,22 @@ pub enum Command {
     /// Anonymous usage statistics: off unless you turn them on.
     #[command(subcommand)]
     Telemetry(TelemetryCommand),
+    /// Start dictation if idle, stop it (and insert the text) if recording.
+    Toggle,
+    /// Start recording a dictation.
+    Start,
+    /// Stop recording; the text goes into the focused window.
+    Stop,
+    /// Stop recording and throw the audio away.
+    Cancel,
+    /// Show what the running app is doing.
+    Status,
+    /// Unload the model now to free its memory.
+    Unload,
+    /// Make the running app read the settings file again.
+    ReloadSettings,
+    /// List the microphones EZ Flow can record from.
+    Microphones,
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,7 +2,9 @@
 //! arguments, sets up logging, and hands each command to its module; no
 //! capability lives here that the core library does not offer.
 
+mod app;
 mod cli;
+mod control;
 mod models;
 mod telemetry;
 mod transcribe;
@@ -16,9 +18,10 @@ use tracing_subscriber::EnvFilter;
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    let started = std::time::Instant::now();
     let cli = Cli::parse();
-    init_logging(cli.verbose);
-    match run(cli) {
+    init_logging(cli.verbose, cli.command.is_none());
+    match run(cli, started) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("ezflow: {error:#}");
@@ -27,17 +30,30 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
+fn run(cli: Cli, started: std::time::Instant) -> anyhow::Result<ExitCode> {
+    let Some(command) = cli.command else {
+        return app::run(started);
+    };
+    match command {
         Command::Transcribe(args) => transcribe::run(args, &load_settings()?),
         Command::Models(command) => models::run(command, &load_settings()?),
         Command::Settings => show_settings(),
         Command::Telemetry(command) => telemetry::run(command, &load_settings()?),
+        Command::Toggle => control::send(ezflow_core::control::Request::Toggle),
+        Command::Start => control::send(ezflow_core::control::Request::Start),
+        Command::Stop => control::send(ezflow_core::control::Request::Stop),
+        Command::Cancel => control::send(ezflow_core::control::Request::Cancel),
+        Command::Status => control::send(ezflow_core::control::Request::Status),
+        Command::Unload => control::send(ezflow_core::control::Request::Unload),
+        Command::ReloadSettings => control::send(ezflow_core::control::Request::ReloadSettings),
+        Command::Microphones => control::microphones(),
     }
 }
 
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, app: bool) {
     let default = match verbose {
+        // The app says what it does (startup time, loads, dictations).
+        0 if app => "warn,ezflow=info,ezflow_core=info,ezflow_desktop=info",
         // A failed model load is already the command's own error message.
         0 => "warn,ezflow_core::lifecycle=error",
         1 => "info",
@@ -47,6 +63,8 @@ fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours for a terminal only; a log file or a pipe gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .compact()
         .init();
