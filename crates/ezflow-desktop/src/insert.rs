@@ -5,11 +5,16 @@
 //! CLIPBOARD in `insert/x11_selection.rs`.
 //!
 //! On Wayland nothing may inject keys into other applications without the
-//! compositor's consent, so [`text_inserter`] returns `Unsupported` there and
-//! the app leaves the text on the clipboard (docs/desktop-integration.md).
+//! compositor's consent: [`text_inserter`] uses `wtype` or `ydotool` when
+//! one is installed (`insert/wayland_tool.rs`) and returns `Unsupported`
+//! otherwise, and the app leaves the text on the clipboard
+//! (docs/desktop-integration.md).
 
+mod wayland_tool;
 mod x11;
 mod x11_selection;
+
+pub use wayland_tool::WaylandTool;
 
 pub use crate::hotkey::{DisplayEnv, DisplayServer};
 
@@ -89,6 +94,8 @@ pub enum InsertError {
     X11 { doing: &'static str, detail: String },
     #[error("could not start a thread for the clipboard: {0}")]
     Thread(#[source] std::io::Error),
+    #[error("{tool} could not type the text: {reason}")]
+    Tool { tool: &'static str, reason: String },
 }
 
 /// The text inserter for this session's display server (from the environment).
@@ -100,12 +107,18 @@ pub fn text_inserter() -> Result<Box<dyn TextInserter>, InsertError> {
 pub fn text_inserter_in(env: &DisplayEnv) -> Result<Box<dyn TextInserter>, InsertError> {
     match env.server() {
         DisplayServer::X11(display) => Ok(Box::new(x11::X11Inserter::connect(&display)?)),
-        DisplayServer::Wayland => Err(InsertError::Unsupported {
-            what: "typing or pasting into other applications",
-            reason: "this is a Wayland session, where only the compositor may send keys \
-                     to other applications"
-                .to_owned(),
-        }),
+        DisplayServer::Wayland => {
+            match WaylandTool::find_in(&std::env::var_os("PATH").unwrap_or_default()) {
+                Some(tool) => Ok(Box::new(tool)),
+                None => Err(InsertError::Unsupported {
+                    what: "typing or pasting into other applications",
+                    reason: "this is a Wayland session, where only the compositor may send \
+                             keys to other applications, and neither wtype nor ydotool is \
+                             installed"
+                        .to_owned(),
+                }),
+            }
+        }
         DisplayServer::None => Err(no_display()),
     }
 }
