@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Sets up a fresh Debian machine and does EZ Flow's main job: transcribes
-# speech on this machine. Until the tray app lands, that is the command line:
-# the JFK clip, with the imported tiny.en model. Pass your own audio files
-# (WAV, FLAC, MP3, OGG) to transcribe those instead.
+# Sets up a fresh Debian machine and does EZ Flow's main job.
+#
+# - Always: transcribes the JFK clip (or the audio files given) with the
+#   imported tiny.en model, proving the engine works on this machine.
+# - On a desktop (DISPLAY or WAYLAND_DISPLAY set, no files given): then runs
+#   the dictation app itself. Hold Ctrl+Alt+Space, speak, let go: the words
+#   go into the focused window. It uses its own settings in
+#   target/demo-config (tiny.en), so yours are not touched. Ctrl+C quits.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -14,4 +18,15 @@ files=("$@")
 if ((${#files[@]} == 0)); then
   files=("$assets/jfk.wav")
 fi
-exec "$root/target/release/ezflow" transcribe --model "$assets/ggml-tiny.en.bin" "${files[@]}"
+"$root/target/release/ezflow" transcribe --model "$assets/ggml-tiny.en.bin" "${files[@]}"
+
+if (($# == 0)) && [[ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]]; then
+  export EZFLOW_CONFIG_DIR="$root/target/demo-config"
+  mkdir -p "$EZFLOW_CONFIG_DIR"
+  if [[ ! -f "$EZFLOW_CONFIG_DIR/settings.toml" ]]; then
+    printf 'model = "%s"\nlanguage = "en"\n' "$assets/ggml-tiny.en.bin" >"$EZFLOW_CONFIG_DIR/settings.toml"
+  fi
+  echo
+  echo "Starting the dictation app: hold Ctrl+Alt+Space, speak, let go. Ctrl+C quits."
+  exec "$root/target/release/ezflow"
+fi

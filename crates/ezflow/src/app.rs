@@ -395,8 +395,6 @@ impl App {
             return;
         }
         self.last_error = None;
-        // The load overlaps the speech: it starts now, not at key-up.
-        self.manager.preload();
         let options = CaptureOptions {
             device: Some(self.settings.microphone.clone()).filter(|m| !m.is_empty()),
             max_duration: self.settings.max_recording,
@@ -408,6 +406,9 @@ impl App {
             Ok(recording) => {
                 tracing::info!(device = recording.device(), "recording");
                 self.phase = Phase::Recording(recording);
+                // The load overlaps the speech: it starts now, not at
+                // key-up (and not at all when there is nothing to record).
+                self.manager.preload();
             }
             Err(e) => self.set_error(e.to_string()),
         }

@@ -34,8 +34,15 @@ use x11rb::wrapper::ConnectionExt as _;
 /// Bound on waiting for the app to react (a model load and a transcription
 /// on a loaded 2-core machine included).
 const PATIENCE: Duration = Duration::from_secs(120);
-/// How long the idle app is watched for CPU use (the story's own test).
-const IDLE_WATCH: Duration = Duration::from_secs(30);
+/// How long the idle app is watched for CPU use (the story's own test);
+/// `EZFLOW_IDLE_WATCH_SECS` sets another span (60 for the README's figure).
+fn idle_watch() -> Duration {
+    let secs = std::env::var("EZFLOW_IDLE_WATCH_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    Duration::from_secs(secs)
+}
 
 /// A user's session: X, D-Bus with a tray host, a microphone, and EZ Flow's
 /// own directories.
@@ -286,6 +293,13 @@ fn dictation_from_hotkey_to_text_in_the_focused_window() {
     let registration = registrations
         .recv_timeout(PATIENCE)
         .expect("the tray registers with the StatusNotifierWatcher");
+    let tray_ready = started.elapsed();
+    eprintln!("exec to tray registered (seen by the watcher): {tray_ready:?}");
+    // A smoke bound, not a benchmark: the target is well under 100 ms.
+    assert!(
+        tray_ready < Duration::from_secs(3),
+        "tray took {tray_ready:?}"
+    );
     let conn = panel::connect(&desktop.bus);
     let menu = panel::menu_layout(&conn, &registration.service).labels();
     for label in ["Start dictation", "Unload model now", "Quit"] {
@@ -320,8 +334,12 @@ fn dictation_from_hotkey_to_text_in_the_focused_window() {
         memory.pss / 1024
     );
     let ticks_before = app.cpu_ticks();
-    std::thread::sleep(IDLE_WATCH);
+    std::thread::sleep(idle_watch());
     let idle_ticks = app.cpu_ticks() - ticks_before;
+    eprintln!(
+        "CPU ticks of the idle app over {:?}: {idle_ticks}",
+        idle_watch()
+    );
     assert_eq!(idle_ticks, 0, "the idle app used CPU");
 
     // A second start finds the first and leaves.
