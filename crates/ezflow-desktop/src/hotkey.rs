@@ -1,13 +1,16 @@
 //! The global hotkey: the shortcut the user chose, and a listener that
 //! reports its key going down and up anywhere on the desktop. One
-//! implementation per display server (`hotkey/x11.rs`); on Wayland the
-//! compositor owns shortcuts, so [`listen`] says so and the user binds the
-//! compositor's own shortcut to `ezflow toggle` (docs/desktop-integration.md).
+//! implementation per display server: `hotkey/x11.rs` (a key grab), and on
+//! Wayland `hotkey/portal.rs` (the XDG GlobalShortcuts portal, where the
+//! desktop offers it). Where neither works, [`listen`] says so and the user
+//! binds the compositor's own shortcut to `ezflow toggle`
+//! (docs/desktop-integration.md).
 //!
 //! Nothing here polls: the X11 listener is one thread blocked on the X
 //! connection, woken by a message to its own window when stopped.
 
 mod display;
+pub mod portal;
 mod shortcut;
 mod x11;
 pub(crate) mod x11_keymap;
@@ -55,6 +58,8 @@ pub enum HotkeyError {
     KeyNotOnKeyboard { shortcut: Shortcut },
     #[error("X11 error while {doing}: {detail}")]
     X11 { doing: &'static str, detail: String },
+    #[error("the desktop portal's global shortcuts did not work: {reason}")]
+    Portal { reason: String },
     #[error("could not start the hotkey thread: {0}")]
     Thread(#[source] std::io::Error),
 }
@@ -76,10 +81,14 @@ pub fn listen_in(
 ) -> Result<Box<dyn HotkeyListener>, HotkeyError> {
     match env.server() {
         DisplayServer::X11(display) => x11::listen(&display, shortcut, on_event),
-        DisplayServer::Wayland => Err(HotkeyError::Unsupported {
-            reason: "this is a Wayland session, where only the compositor sees every key"
-                .to_owned(),
-        }),
+        DisplayServer::Wayland => {
+            portal::listen(shortcut, on_event).map_err(|err| HotkeyError::Unsupported {
+                reason: format!(
+                    "this is a Wayland session, where only the compositor sees every key, \
+                     and the desktop portal could not bind it: {err}"
+                ),
+            })
+        }
         DisplayServer::None => Err(HotkeyError::NoDisplay {
             reason: "DISPLAY is not set; start EZ Flow inside your desktop session".to_owned(),
         }),

@@ -518,6 +518,13 @@ impl App {
             settings::InsertMethod::Type => InsertMethod::Type,
         };
         let inserted = insert::text_inserter().and_then(|inserter| inserter.insert(text, method));
+        if let Ok(done) = &inserted {
+            tracing::info!(
+                method = ?done.method,
+                clipboard_restored = done.clipboard_restored,
+                "text inserted"
+            );
+        }
         if let Err(e) = inserted {
             let kept = insert::clipboard()
                 .and_then(|c| c.set_text(text))

@@ -372,6 +372,10 @@ fn dictation_from_hotkey_to_text_in_the_focused_window() {
     });
     let typed = window.text().to_lowercase();
     assert!(typed.starts_with("and so my fellow americans"), "{typed}");
+    // The window has the text as soon as it fetched it; the app puts the
+    // previous clipboard back right after, and says so.
+    let inserted = app.wait_for_line("text inserted");
+    assert!(inserted.contains("clipboard_restored=true"), "{inserted}");
     assert_eq!(
         x11_apps::read_clipboard(&desktop.xvfb.display).as_deref(),
         Some("previous clipboard"),

@@ -1,0 +1,445 @@
+//! The Wayland hotkey through the XDG GlobalShortcuts portal, against a real
+//! private `dbus-daemon` per test.
+//!
+//! The portal itself is a stand-in served here with zbus: the real
+//! `xdg-desktop-portal` needs a running desktop (a compositor and its portal
+//! backend, which shows the confirmation dialog), which this machine does not
+//! have. The stand-in implements `org.freedesktop.portal.GlobalShortcuts` as
+//! the portal documentation describes it: `CreateSession` and
+//! `BindShortcuts` answer with a `Response` signal on the predictable
+//! Request path, the session object has `Close`, and the test emits
+//! `Activated` / `Deactivated` itself, as the desktop would on a key press.
+
+#[path = "support/dbus.rs"]
+mod dbus;
+
+use std::collections::HashMap;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dbus::DbusSession;
+use ezflow_desktop::hotkey::portal::listen_on;
+use ezflow_desktop::hotkey::{HotkeyError, HotkeyEvent, HotkeyListener, Shortcut};
+use zbus::blocking::Connection;
+use zbus::message::Header;
+use zbus::zvariant::{ObjectPath, OwnedObjectPath, OwnedValue, Value};
+
+use HotkeyEvent::{Pressed, Released};
+
+const EVENT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Long enough to be sure nothing more is coming after the portal's last
+/// signal has been handled (a marker signal is used to know that).
+const QUIET: Duration = Duration::from_millis(300);
+
+const PORTAL_PATH: &str = "/org/freedesktop/portal/desktop";
+
+/// What the stand-in saw.
+#[derive(Debug, Clone)]
+enum Seen {
+    Bound {
+        session: String,
+        id: String,
+        trigger: String,
+        description: String,
+    },
+    Closed {
+        session: String,
+    },
+}
+
+/// The stand-in `org.freedesktop.portal.GlobalShortcuts`.
+struct StandIn {
+    seen: Sender<Seen>,
+    /// The `response` code BindShortcuts answers with (0 bound, 1 cancelled).
+    bind_response: u32,
+    conn: Arc<Mutex<Option<Connection>>>,
+}
+
+fn request_path(header: &Header<'_>, token: &str) -> OwnedObjectPath {
+    let sender = header
+        .sender()
+        .unwrap()
+        .as_str()
+        .trim_start_matches(':')
+        .replace('.', "_");
+    OwnedObjectPath::try_from(format!("{PORTAL_PATH}/request/{sender}/{token}")).unwrap()
+}
+
+fn token(options: &HashMap<String, OwnedValue>, key: &str) -> String {
+    match &**options.get(key).unwrap() {
+        Value::Str(s) => s.to_string(),
+        other => panic!("{key} is not a string: {other:?}"),
+    }
+}
+
+#[zbus::interface(name = "org.freedesktop.portal.GlobalShortcuts")]
+impl StandIn {
+    fn create_session(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        options: HashMap<String, OwnedValue>,
+    ) -> OwnedObjectPath {
+        let request = request_path(&header, &token(&options, "handle_token"));
+        let sender = request.as_str().split('/').nth(6).unwrap().to_owned();
+        let session = format!(
+            "{PORTAL_PATH}/session/{sender}/{}",
+            token(&options, "session_handle_token")
+        );
+        let conn = self.conn.lock().unwrap().clone().unwrap();
+        conn.object_server()
+            .at(
+                session.as_str(),
+                SessionStandIn {
+                    seen: self.seen.clone(),
+                    path: session.clone(),
+                },
+            )
+            .unwrap();
+        let results = HashMap::from([(
+            "session_handle".to_owned(),
+            Value::from(session.as_str()).try_to_owned().unwrap(),
+        )]);
+        self.respond_later(request.clone(), 0, results);
+        request
+    }
+
+    fn bind_shortcuts(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        session_handle: ObjectPath<'_>,
+        shortcuts: Vec<(String, HashMap<String, OwnedValue>)>,
+        _parent_window: String,
+        options: HashMap<String, OwnedValue>,
+    ) -> OwnedObjectPath {
+        let request = request_path(&header, &token(&options, "handle_token"));
+        for (id, props) in &shortcuts {
+            self.seen
+                .send(Seen::Bound {
+                    session: session_handle.to_string(),
+                    id: id.clone(),
+                    trigger: token(props, "preferred_trigger"),
+                    description: token(props, "description"),
+                })
+                .unwrap();
+        }
+        self.respond_later(request.clone(), self.bind_response, HashMap::new());
+        request
+    }
+
+    #[zbus(property, name = "version")]
+    fn version(&self) -> u32 {
+        1
+    }
+}
+
+impl StandIn {
+    /// Emits the Response from another thread, after the method's reply
+    /// has gone out (the client must have subscribed before calling).
+    fn respond_later(
+        &self,
+        path: OwnedObjectPath,
+        code: u32,
+        results: HashMap<String, OwnedValue>,
+    ) {
+        let conn = self.conn.clone();
+        std::thread::spawn(move || {
+            let conn = conn.lock().unwrap().clone().unwrap();
+            let results: HashMap<&str, &OwnedValue> =
+                results.iter().map(|(k, v)| (k.as_str(), v)).collect();
+            conn.emit_signal(
+                None::<&str>,
+                path.as_ref(),
+                "org.freedesktop.portal.Request",
+                "Response",
+                &(code, results),
+            )
+            .unwrap();
+        });
+    }
+}
+
+struct SessionStandIn {
+    seen: Sender<Seen>,
+    path: String,
+}
+
+#[zbus::interface(name = "org.freedesktop.portal.Session")]
+impl SessionStandIn {
+    fn close(&self) {
+        let _ = self.seen.send(Seen::Closed {
+            session: self.path.clone(),
+        });
+    }
+}
+
+/// A running stand-in portal on a private bus.
+struct Portal {
+    bus: DbusSession,
+    conn: Connection,
+    seen: Receiver<Seen>,
+}
+
+impl Portal {
+    fn start(bind_response: u32) -> Portal {
+        let bus = DbusSession::start();
+        let (tx, seen) = mpsc::channel();
+        let slot = Arc::new(Mutex::new(None));
+        let conn = zbus::blocking::connection::Builder::address(bus.address.as_str())
+            .unwrap()
+            .serve_at(
+                PORTAL_PATH,
+                StandIn {
+                    seen: tx,
+                    bind_response,
+                    conn: Arc::clone(&slot),
+                },
+            )
+            .unwrap()
+            .name("org.freedesktop.portal.Desktop")
+            .unwrap()
+            .build()
+            .unwrap();
+        *slot.lock().unwrap() = Some(conn.clone());
+        Portal { bus, conn, seen }
+    }
+
+    fn next_seen(&self) -> Seen {
+        self.seen
+            .recv_timeout(EVENT_TIMEOUT)
+            .expect("the stand-in portal saw nothing within the timeout")
+    }
+
+    /// Emits a GlobalShortcuts signal, as the desktop does on a key press.
+    fn emit(&self, member: &str, session: &str, id: &str) {
+        let options: HashMap<&str, Value<'_>> = HashMap::new();
+        self.conn
+            .emit_signal(
+                None::<&str>,
+                PORTAL_PATH,
+                "org.freedesktop.portal.GlobalShortcuts",
+                member,
+                &(ObjectPath::try_from(session).unwrap(), id, 1234u64, options),
+            )
+            .unwrap();
+    }
+}
+
+fn ctrl_alt_space() -> Shortcut {
+    "Ctrl+Alt+Space".parse().unwrap()
+}
+
+type Events = Receiver<HotkeyEvent>;
+
+fn listen(portal: &Portal, shortcut: &Shortcut) -> (Box<dyn HotkeyListener>, Events) {
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    let listener = listen_on(
+        &portal.bus.address,
+        shortcut,
+        Box::new(move |event| {
+            let _ = tx.lock().unwrap().send(event);
+        }),
+    )
+    .unwrap();
+    (listener, rx)
+}
+
+fn next_event(events: &Events) -> HotkeyEvent {
+    events
+        .recv_timeout(EVENT_TIMEOUT)
+        .expect("no hotkey event within the timeout")
+}
+
+fn assert_quiet(events: &Events) {
+    match events.recv_timeout(QUIET) {
+        Err(RecvTimeoutError::Timeout) => {}
+        other => panic!("expected no more events, got {other:?}"),
+    }
+}
+
+fn bound_session(portal: &Portal) -> String {
+    match portal.next_seen() {
+        Seen::Bound {
+            session,
+            id,
+            trigger,
+            description,
+        } => {
+            assert_eq!(id, "dictation");
+            assert_eq!(trigger, "CTRL+ALT+space");
+            assert_eq!(description, "EZ Flow dictation");
+            session
+        }
+        other => panic!("expected BindShortcuts, got {other:?}"),
+    }
+}
+
+#[test]
+fn binds_with_the_portal_trigger_and_reports_press_and_release() {
+    let portal = Portal::start(0);
+    let (listener, events) = listen(&portal, &ctrl_alt_space());
+    assert_eq!(listener.shortcut(), &ctrl_alt_space());
+    let session = bound_session(&portal);
+
+    portal.emit("Activated", &session, "dictation");
+    assert_eq!(next_event(&events), Pressed);
+    portal.emit("Deactivated", &session, "dictation");
+    assert_eq!(next_event(&events), Released);
+    // A second press and release, each reported once.
+    portal.emit("Activated", &session, "dictation");
+    portal.emit("Deactivated", &session, "dictation");
+    assert_eq!(next_event(&events), Pressed);
+    assert_eq!(next_event(&events), Released);
+    assert_quiet(&events);
+    listener.stop();
+}
+
+#[test]
+fn ignores_other_shortcuts_and_other_sessions() {
+    let portal = Portal::start(0);
+    let (listener, events) = listen(&portal, &ctrl_alt_space());
+    let session = bound_session(&portal);
+    let other_session = format!("{PORTAL_PATH}/session/1_99/someone_else");
+
+    portal.emit("Activated", &session, "other-shortcut");
+    portal.emit("Activated", &other_session, "dictation");
+    portal.emit("Deactivated", &other_session, "dictation");
+    // Signals arrive in order: once ours is reported, the others were seen
+    // and dropped.
+    portal.emit("Activated", &session, "dictation");
+    assert_eq!(next_event(&events), Pressed);
+    assert_quiet(&events);
+    listener.stop();
+}
+
+#[test]
+fn stop_closes_the_session_and_ends_the_thread() {
+    let portal = Portal::start(0);
+    let (listener, events) = listen(&portal, &ctrl_alt_space());
+    let session = bound_session(&portal);
+
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        listener.stop();
+        let _ = done_tx.send(());
+    });
+    done_rx
+        .recv_timeout(EVENT_TIMEOUT)
+        .expect("stop() did not return: the listener thread did not end");
+    match portal.next_seen() {
+        Seen::Closed { session: closed } => assert_eq!(closed, session),
+        other => panic!("expected Session.Close, got {other:?}"),
+    }
+    // The thread is gone with its callback: the events channel is closed.
+    portal.emit("Activated", &session, "dictation");
+    match events.recv_timeout(EVENT_TIMEOUT) {
+        Err(RecvTimeoutError::Disconnected) => {}
+        other => panic!("expected the listener's callback to be dropped, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_cancelled_binding_is_an_error_and_closes_the_session() {
+    let portal = Portal::start(1);
+    let err = listen_on(&portal.bus.address, &ctrl_alt_space(), Box::new(|_| {}))
+        .err()
+        .expect("a cancelled BindShortcuts must fail");
+    assert!(matches!(err, HotkeyError::Portal { .. }), "{err}");
+    assert!(err.to_string().contains("cancelled"), "{err}");
+    let session = bound_session(&portal);
+    match portal.next_seen() {
+        Seen::Closed { session: closed } => assert_eq!(closed, session),
+        other => panic!("expected Session.Close, got {other:?}"),
+    }
+}
+
+#[test]
+fn no_portal_on_the_bus_fails_quickly() {
+    let bus = DbusSession::start();
+    let started = Instant::now();
+    let err = listen_on(&bus.address, &ctrl_alt_space(), Box::new(|_| {}))
+        .err()
+        .expect("no portal must fail");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(matches!(err, HotkeyError::Portal { .. }), "{err}");
+    assert!(err.to_string().contains("no desktop portal"), "{err}");
+}
+
+struct OtherPortal;
+
+#[zbus::interface(name = "org.freedesktop.portal.Settings")]
+impl OtherPortal {
+    #[zbus(property, name = "version")]
+    fn version(&self) -> u32 {
+        2
+    }
+}
+
+#[test]
+fn a_portal_without_global_shortcuts_says_so() {
+    let bus = DbusSession::start();
+    // A portal (an older one, say) that serves other interfaces but no
+    // GlobalShortcuts.
+    let _other = zbus::blocking::connection::Builder::address(bus.address.as_str())
+        .unwrap()
+        .serve_at(PORTAL_PATH, OtherPortal)
+        .unwrap()
+        .name("org.freedesktop.portal.Desktop")
+        .unwrap()
+        .build()
+        .unwrap();
+    let err = listen_on(&bus.address, &ctrl_alt_space(), Box::new(|_| {}))
+        .err()
+        .expect("a portal without GlobalShortcuts must fail");
+    assert!(err.to_string().contains("no GlobalShortcuts"), "{err}");
+}
+
+#[test]
+fn no_bus_at_all_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let address = format!("unix:path={}", dir.path().join("nobody").display());
+    let err = listen_on(&address, &ctrl_alt_space(), Box::new(|_| {}))
+        .err()
+        .expect("no bus must fail");
+    assert!(err.to_string().contains("cannot connect"), "{err}");
+}
+
+#[test]
+fn triggers_are_written_the_way_the_shortcuts_spec_wants() {
+    use ezflow_desktop::hotkey::portal::preferred_trigger;
+    for (text, trigger) in [
+        ("Ctrl+Alt+Space", "CTRL+ALT+space"),
+        ("Super+F9", "LOGO+F9"),
+        ("F12", "F12"),
+        ("Ctrl+Shift+PageUp", "CTRL+SHIFT+Page_Up"),
+        ("Ctrl+Alt+Backspace", "CTRL+ALT+BackSpace"),
+        ("Alt+Shift+Super+A", "ALT+SHIFT+LOGO+a"),
+        ("Ctrl+7", "CTRL+7"),
+        ("Ctrl+Comma", "CTRL+comma"),
+        ("Ctrl+Alt+Return", "CTRL+ALT+Return"),
+    ] {
+        let shortcut: Shortcut = text.parse().unwrap();
+        assert_eq!(preferred_trigger(&shortcut), trigger, "{text}");
+    }
+}
+
+#[test]
+fn dropping_the_listener_closes_the_session_too() {
+    let portal = Portal::start(0);
+    let (listener, events) = listen(&portal, &ctrl_alt_space());
+    let session = bound_session(&portal);
+    drop(listener);
+    match portal.next_seen() {
+        Seen::Closed { session: closed } => assert_eq!(closed, session),
+        other => panic!("expected Session.Close, got {other:?}"),
+    }
+    match events.recv_timeout(EVENT_TIMEOUT) {
+        Err(RecvTimeoutError::Disconnected) => {}
+        other => panic!("expected the listener's callback to be dropped, got {other:?}"),
+    }
+}
