@@ -9,7 +9,7 @@
 //! Nothing here polls: the X11 listener is one thread blocked on the X
 //! connection, woken by a message to its own window when stopped.
 
-mod display;
+pub(crate) mod display;
 pub mod portal;
 mod shortcut;
 mod x11;

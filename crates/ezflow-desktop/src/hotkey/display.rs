@@ -62,6 +62,24 @@ impl DisplayEnv {
     }
 }
 
+/// Connects to the X display `display` and finds the root window of its
+/// default screen. `Err` is the reason, for the caller's own "no display"
+/// error (the hotkey and text insertion each have one).
+pub(crate) fn connect_x11(
+    display: &str,
+) -> Result<(x11rb::rust_connection::RustConnection, u32), String> {
+    use x11rb::connection::Connection as _;
+    let (conn, screen) = x11rb::connect(Some(display))
+        .map_err(|e| format!("cannot connect to the X display {display:?}: {e}"))?;
+    let root = conn
+        .setup()
+        .roots
+        .get(screen)
+        .map(|s| s.root)
+        .ok_or_else(|| format!("the X display {display:?} has no screen {screen}"))?;
+    Ok((conn, root))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

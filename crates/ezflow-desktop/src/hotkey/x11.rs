@@ -63,17 +63,8 @@ pub(super) fn listen(
     shortcut: &Shortcut,
     on_event: Callback,
 ) -> Result<Box<dyn HotkeyListener>, HotkeyError> {
-    let (conn, screen) = x11rb::connect(Some(display)).map_err(|e| HotkeyError::NoDisplay {
-        reason: format!("cannot connect to the X display {display:?}: {e}"),
-    })?;
-    let root = conn
-        .setup()
-        .roots
-        .get(screen)
-        .map(|s| s.root)
-        .ok_or_else(|| HotkeyError::NoDisplay {
-            reason: format!("the X display {display:?} has no screen {screen}"),
-        })?;
+    let (conn, root) =
+        super::display::connect_x11(display).map_err(|reason| HotkeyError::NoDisplay { reason })?;
     let detectable = enable_detectable_autorepeat(&conn);
 
     let wake_window = x11!("creating the hotkey's window", conn.generate_id())?;

@@ -73,17 +73,8 @@ pub(crate) struct Client {
 
 impl Client {
     pub(crate) fn connect(display: &str) -> Result<Self, InsertError> {
-        let (conn, screen) = x11rb::connect(Some(display)).map_err(|e| InsertError::NoDisplay {
-            reason: format!("cannot connect to the X display {display:?}: {e}"),
-        })?;
-        let root = conn
-            .setup()
-            .roots
-            .get(screen)
-            .map(|s| s.root)
-            .ok_or_else(|| InsertError::NoDisplay {
-                reason: format!("the X display {display:?} has no screen {screen}"),
-            })?;
+        let (conn, root) = crate::hotkey::display::connect_x11(display)
+            .map_err(|reason| InsertError::NoDisplay { reason })?;
         let atoms = x11!("interning atoms", Atoms::new(&conn))?;
         let atoms = x11!("interning atoms", atoms.reply())?;
         let window = x11!("creating a hidden window", conn.generate_id())?;
