@@ -20,11 +20,14 @@ pub use shortcut::{Modifiers, Shortcut, ShortcutError};
 
 /// What the listener reports: exactly one `Pressed` when the key goes down
 /// with the shortcut's modifiers, and one `Released` when that key comes up
-/// (autorepeat while it is held reports nothing).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// (autorepeat while it is held reports nothing). `Lost` when the shortcut
+/// stopped working for good without [`HotkeyListener::stop`] (the desktop
+/// portal closed the session); nothing follows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HotkeyEvent {
     Pressed,
     Released,
+    Lost { reason: String },
 }
 
 /// A running global-shortcut registration. Dropping it stops it too.

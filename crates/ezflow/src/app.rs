@@ -292,6 +292,15 @@ impl App {
                     self.stop_recording(None);
                 }
             }
+            AppEvent::Hotkey(HotkeyEvent::Lost { reason }) => {
+                self.hotkey = None;
+                self.hotkey_problem = Some(format!(
+                    "the hotkey {} stopped working: {reason}; run `ezflow reload-settings` \
+                     or restart EZ Flow to register it again",
+                    self.settings.hotkey
+                ));
+                tracing::warn!("{}", self.hotkey_problem.as_deref().unwrap_or_default());
+            }
             AppEvent::Tray(action) => self.tray_action(action),
             AppEvent::RecordingEnded(reason) => {
                 if let EndReason::DeviceLost(why) = &reason {
@@ -622,9 +631,16 @@ impl App {
         }
     }
 
+    /// Applies the settings file again. A hotkey that could not be
+    /// registered (taken by another application, or lost) is tried again
+    /// even when its setting is unchanged.
     fn reload_settings(&mut self) {
         let new = load_settings();
+        let retry_hotkey = self.hotkey.is_none() && new.hotkey == self.settings.hotkey;
         self.apply_settings(new);
+        if retry_hotkey {
+            self.start_hotkey();
+        }
     }
 
     fn apply_settings(&mut self, new: Settings) {

@@ -452,7 +452,7 @@ fn signal_loop(
         if their_session.as_str() != session.as_str() || id != SHORTCUT_ID {
             continue;
         }
-        match (event, pressed) {
+        match (&event, pressed) {
             (HotkeyEvent::Pressed, false) => pressed = true,
             (HotkeyEvent::Released, true) => pressed = false,
             _ => continue,
