@@ -5,15 +5,22 @@
 //! CLIPBOARD in `insert/x11_selection.rs`.
 //!
 //! On Wayland nothing may inject keys into other applications without the
-//! compositor's consent: [`text_inserter`] uses `wtype` or `ydotool` when
-//! one is installed (`insert/wayland_tool.rs`) and returns `Unsupported`
-//! otherwise, and the app leaves the text on the clipboard
-//! (docs/desktop-integration.md).
+//! compositor's consent. [`text_inserter_with`] tries, in order: the XDG
+//! desktop portal's RemoteDesktop (`insert/remote_desktop.rs`; the desktop
+//! asks the user once, a restore token keeps the permission), then `wtype`
+//! or `ydotool` when one is installed (`insert/wayland_tool.rs`), and
+//! returns `Unsupported` otherwise; the app then leaves the text on the
+//! clipboard (docs/desktop-integration.md).
 
+mod remote_desktop;
 mod wayland_tool;
 mod x11;
 mod x11_selection;
 
+use std::ffi::OsStr;
+use std::path::Path;
+
+pub use remote_desktop::RemoteDesktopInserter;
 pub use wayland_tool::WaylandTool;
 
 pub use crate::hotkey::{DisplayEnv, DisplayServer};
@@ -96,30 +103,90 @@ pub enum InsertError {
     Thread(#[source] std::io::Error),
     #[error("{tool} could not type the text: {reason}")]
     Tool { tool: &'static str, reason: String },
+    /// The desktop portal's RemoteDesktop failed. From
+    /// [`TextInserter::insert`] it means the portal session is over: drop
+    /// the inserter and make a new one for the next insertion.
+    #[error("the desktop portal's remote-desktop keyboard did not work: {reason}")]
+    Portal { reason: String },
 }
 
-/// The text inserter for this session's display server (from the environment).
+/// The text inserter for this session's display server (from the
+/// environment), without a saved portal restore token.
 pub fn text_inserter() -> Result<Box<dyn TextInserter>, InsertError> {
     text_inserter_in(&DisplayEnv::from_process())
 }
 
 /// [`text_inserter`] for the session described by `env`.
 pub fn text_inserter_in(env: &DisplayEnv) -> Result<Box<dyn TextInserter>, InsertError> {
+    text_inserter_with(env, None)
+}
+
+/// The text inserter for the session described by `env`. On X11: XTest. On
+/// Wayland, the first that works of: the desktop portal's RemoteDesktop on
+/// the session bus (`DBUS_SESSION_BUS_ADDRESS`; the desktop may ask the
+/// user to allow it, and this blocks until it is answered, up to a minute),
+/// `wtype`, `ydotool` (on `PATH`); otherwise `Unsupported`.
+///
+/// `portal_token`: the file that keeps the portal's restore token between
+/// runs, so the desktop asks only once; `None` keeps none. Keep the
+/// returned inserter for the whole run (one portal session) and make a new
+/// one when an insertion fails with [`InsertError::Portal`].
+pub fn text_inserter_with(
+    env: &DisplayEnv,
+    portal_token: Option<&Path>,
+) -> Result<Box<dyn TextInserter>, InsertError> {
     match env.server() {
         DisplayServer::X11(display) => Ok(Box::new(x11::X11Inserter::connect(&display)?)),
         DisplayServer::Wayland => {
-            match WaylandTool::find_in(&std::env::var_os("PATH").unwrap_or_default()) {
-                Some(tool) => Ok(Box::new(tool)),
-                None => Err(InsertError::Unsupported {
-                    what: "typing or pasting into other applications",
-                    reason: "this is a Wayland session, where only the compositor may send \
-                             keys to other applications, and neither wtype nor ydotool is \
-                             installed"
-                        .to_owned(),
-                }),
-            }
+            let bus = std::env::var("DBUS_SESSION_BUS_ADDRESS")
+                .ok()
+                .filter(|address| !address.trim().is_empty());
+            wayland_inserter(
+                env,
+                bus.as_deref(),
+                &std::env::var_os("PATH").unwrap_or_default(),
+                portal_token,
+            )
         }
         DisplayServer::None => Err(no_display()),
+    }
+}
+
+/// The Wayland choice: the portal on the bus at `bus`, then a typing tool
+/// found in `path`.
+fn wayland_inserter(
+    env: &DisplayEnv,
+    bus: Option<&str>,
+    path: &OsStr,
+    portal_token: Option<&Path>,
+) -> Result<Box<dyn TextInserter>, InsertError> {
+    let portal_failure = match bus {
+        None => "there is no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is not set)".to_owned(),
+        Some(address) => {
+            match RemoteDesktopInserter::connect_on(address, portal_token, env.display.as_deref()) {
+                Ok(inserter) => return Ok(Box::new(inserter)),
+                Err(e) => {
+                    tracing::info!(
+                        "no typing through the desktop portal, trying wtype and ydotool: {e}"
+                    );
+                    e.to_string()
+                }
+            }
+        }
+    };
+    match WaylandTool::find_in(path) {
+        Some(tool) => {
+            tracing::info!(tool = tool.name(), "typing through a Wayland typing tool");
+            Ok(Box::new(tool))
+        }
+        None => Err(InsertError::Unsupported {
+            what: "typing or pasting into other applications",
+            reason: format!(
+                "this is a Wayland session, where only the compositor may send keys to other \
+                 applications; the desktop portal's RemoteDesktop was tried ({portal_failure}), \
+                 and neither wtype nor ydotool is installed"
+            ),
+        }),
     }
 }
 
@@ -158,17 +225,55 @@ mod tests {
     use super::*;
 
     #[test]
-    fn wayland_has_no_inserter_yet() {
+    fn wayland_without_portal_or_tools_is_unsupported() {
         let env = DisplayEnv {
             display: None,
             wayland_display: Some("wayland-0".into()),
             session_type: Some("wayland".into()),
         };
-        let err = text_inserter_in(&env).err().unwrap();
+        // No session bus and nothing on PATH: neither the host's portal nor
+        // its tools are involved.
+        let err = wayland_inserter(&env, None, OsStr::new(""), None)
+            .err()
+            .unwrap();
         assert!(matches!(err, InsertError::Unsupported { .. }), "{err}");
-        assert!(err.to_string().contains("left on the clipboard"), "{err}");
+        let message = err.to_string();
+        for part in [
+            "left on the clipboard",
+            "RemoteDesktop",
+            "DBUS_SESSION_BUS_ADDRESS",
+            "wtype",
+            "ydotool",
+        ] {
+            assert!(message.contains(part), "{part:?} missing from: {message}");
+        }
         let err = clipboard_in(&env).err().unwrap();
         assert!(matches!(err, InsertError::Unsupported { .. }), "{err}");
+    }
+
+    #[test]
+    fn wayland_falls_through_to_a_typing_tool_when_the_portal_is_not_there() {
+        use std::os::unix::fs::PermissionsExt;
+        let env = DisplayEnv {
+            display: None,
+            wayland_display: Some("wayland-0".into()),
+            session_type: Some("wayland".into()),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        // A stand-in wtype (no compositor here) that records its arguments.
+        let calls = dir.path().join("calls");
+        let wtype = dir.path().join("wtype");
+        std::fs::write(
+            &wtype,
+            format!("#!/bin/sh\nprintf '%s|' \"$@\" >> '{}'\n", calls.display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&wtype, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // A bus nobody listens on: the portal is tried and fails at once.
+        let bus = format!("unix:path={}", dir.path().join("no-bus").display());
+        let inserter = wayland_inserter(&env, Some(&bus), dir.path().as_os_str(), None).unwrap();
+        inserter.insert("hi", InsertMethod::Type).unwrap();
+        assert_eq!(std::fs::read_to_string(&calls).unwrap(), "--|hi|");
     }
 
     #[test]

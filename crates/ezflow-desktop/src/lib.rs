@@ -9,4 +9,5 @@
 pub mod hotkey;
 pub mod insert;
 pub mod notify;
+mod portal_request;
 pub mod tray;

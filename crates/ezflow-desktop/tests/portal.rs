@@ -8,7 +8,8 @@
 //! the portal documentation describes it: `CreateSession` and
 //! `BindShortcuts` answer with a `Response` signal on the predictable
 //! Request path, the session object has `Close`, and the test emits
-//! `Activated` / `Deactivated` itself, as the desktop would on a key press.
+//! `Activated` / `Deactivated` itself, as the desktop would on a key press,
+//! and the session's `Closed`, as the desktop does when it ends a session.
 
 #[path = "support/dbus.rs"]
 mod dbus;
@@ -53,6 +54,9 @@ struct StandIn {
     seen: Sender<Seen>,
     /// The `response` code BindShortcuts answers with (0 bound, 1 cancelled).
     bind_response: u32,
+    /// Whether the session emits `Closed` when the client closes it too
+    /// (xdg-desktop-portal does not; a portal that did must not confuse us).
+    closed_on_close: bool,
     conn: Arc<Mutex<Option<Connection>>>,
 }
 
@@ -93,6 +97,8 @@ impl StandIn {
                 SessionStandIn {
                     seen: self.seen.clone(),
                     path: session.clone(),
+                    closed_on_close: self.closed_on_close,
+                    conn: Arc::clone(&self.conn),
                 },
             )
             .unwrap();
@@ -162,6 +168,8 @@ impl StandIn {
 struct SessionStandIn {
     seen: Sender<Seen>,
     path: String,
+    closed_on_close: bool,
+    conn: Arc<Mutex<Option<Connection>>>,
 }
 
 #[zbus::interface(name = "org.freedesktop.portal.Session")]
@@ -170,7 +178,25 @@ impl SessionStandIn {
         let _ = self.seen.send(Seen::Closed {
             session: self.path.clone(),
         });
+        if self.closed_on_close {
+            let conn = self.conn.lock().unwrap().clone().unwrap();
+            let path = self.path.clone();
+            std::thread::spawn(move || emit_session_closed(&conn, &path));
+        }
     }
+}
+
+/// The session's `Closed` signal, as the portal sends it.
+fn emit_session_closed(conn: &Connection, session: &str) {
+    let details: HashMap<&str, Value<'_>> = HashMap::new();
+    // The client may be gone already.
+    let _ = conn.emit_signal(
+        None::<&str>,
+        session,
+        "org.freedesktop.portal.Session",
+        "Closed",
+        &(details,),
+    );
 }
 
 /// A running stand-in portal on a private bus.
@@ -182,6 +208,10 @@ struct Portal {
 
 impl Portal {
     fn start(bind_response: u32) -> Portal {
+        Portal::start_with(bind_response, false)
+    }
+
+    fn start_with(bind_response: u32, closed_on_close: bool) -> Portal {
         let bus = DbusSession::start();
         let (tx, seen) = mpsc::channel();
         let slot = Arc::new(Mutex::new(None));
@@ -192,6 +222,7 @@ impl Portal {
                 StandIn {
                     seen: tx,
                     bind_response,
+                    closed_on_close,
                     conn: Arc::clone(&slot),
                 },
             )
@@ -442,4 +473,95 @@ fn dropping_the_listener_closes_the_session_too() {
         Err(RecvTimeoutError::Disconnected) => {}
         other => panic!("expected the listener's callback to be dropped, got {other:?}"),
     }
+}
+
+/// Waits until the listener's callback is gone (the listener stopped) and
+/// returns every event it reported.
+fn events_until_dropped(events: &Events) -> Vec<HotkeyEvent> {
+    let mut all = Vec::new();
+    loop {
+        match events.recv_timeout(EVENT_TIMEOUT) {
+            Ok(event) => all.push(event),
+            Err(RecvTimeoutError::Disconnected) => return all,
+            Err(RecvTimeoutError::Timeout) => {
+                panic!("the listener's callback was not dropped; events so far: {all:?}")
+            }
+        }
+    }
+}
+
+#[test]
+fn a_session_closed_by_the_portal_is_reported_lost_once() {
+    let portal = Portal::start(0);
+    let (listener, events) = listen(&portal, &ctrl_alt_space());
+    let session = bound_session(&portal);
+
+    portal.emit("Activated", &session, "dictation");
+    assert_eq!(next_event(&events), Pressed);
+    emit_session_closed(&portal.conn, &session);
+    match next_event(&events) {
+        HotkeyEvent::Lost { reason } => {
+            assert!(reason.contains("closed the session"), "{reason}")
+        }
+        other => panic!("expected Lost, got {other:?}"),
+    }
+    // Nothing after Lost, not even the release of the key held down.
+    portal.emit("Deactivated", &session, "dictation");
+    portal.emit("Activated", &session, "dictation");
+    assert_quiet(&events);
+
+    listener.stop();
+    assert_eq!(events_until_dropped(&events), vec![]);
+    // The session was gone: stop() did not try to close it.
+    assert!(
+        portal.seen.try_recv().is_err(),
+        "stop() closed a session the portal had closed"
+    );
+}
+
+#[test]
+fn the_bus_connection_ending_is_reported_lost_once() {
+    let Portal { bus, conn, seen } = Portal::start(0);
+    let (tx, events) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    let listener = listen_on(
+        &bus.address,
+        &ctrl_alt_space(),
+        Box::new(move |event| {
+            let _ = tx.lock().unwrap().send(event);
+        }),
+    )
+    .unwrap();
+    assert!(matches!(
+        seen.recv_timeout(EVENT_TIMEOUT),
+        Ok(Seen::Bound { .. })
+    ));
+
+    // The session bus goes away (the session ends, or the bus crashed).
+    drop(conn);
+    drop(bus);
+    match next_event(&events) {
+        HotkeyEvent::Lost { reason } => assert!(reason.contains("D-Bus"), "{reason}"),
+        other => panic!("expected Lost, got {other:?}"),
+    }
+    assert_quiet(&events);
+    listener.stop();
+    assert_eq!(events_until_dropped(&events), vec![]);
+}
+
+#[test]
+fn stop_reports_no_lost_even_when_the_portal_signals_closed() {
+    // A portal that also emits Closed for a session the client closed.
+    let portal = Portal::start_with(0, true);
+    let (listener, events) = listen(&portal, &ctrl_alt_space());
+    let session = bound_session(&portal);
+    portal.emit("Activated", &session, "dictation");
+    assert_eq!(next_event(&events), Pressed);
+
+    listener.stop();
+    match portal.next_seen() {
+        Seen::Closed { session: closed } => assert_eq!(closed, session),
+        other => panic!("expected Session.Close, got {other:?}"),
+    }
+    assert_eq!(events_until_dropped(&events), vec![]);
 }

@@ -3,45 +3,35 @@
 //! `CreateSession`, the shortcut bound with `BindShortcuts` (the desktop may
 //! ask the user to confirm it in a dialog), then the portal's `Activated` and
 //! `Deactivated` signals become [`HotkeyEvent::Pressed`] and
-//! [`HotkeyEvent::Released`].
+//! [`HotkeyEvent::Released`]. When the portal closes the session (its
+//! `Closed` signal) or the bus connection ends without
+//! [`HotkeyListener::stop`], the listener reports [`HotkeyEvent::Lost`]
+//! once and nothing after it. The request/response plumbing is shared with
+//! text insertion in `portal_request.rs`.
 //!
 //! Nothing here polls: one thread blocks on the D-Bus connection for the
-//! portal's signals; [`HotkeyListener::stop`] closes the portal session and
-//! then the connection, which ends that thread's receive.
+//! portal's shortcut signals, another for the session's `Closed`;
+//! [`HotkeyListener::stop`] closes the portal session and then the
+//! connection, which ends both receives.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
-use zbus::blocking::{Connection, MessageIterator};
-use zbus::message::Type as MessageType;
-use zbus::zvariant::{ObjectPath, OwnedObjectPath, OwnedValue, Value};
-use zbus::MatchRule;
+use zbus::blocking::MessageIterator;
+use zbus::zvariant::{ObjectPath, OwnedObjectPath, Value};
 
 use super::{HotkeyError, HotkeyEvent, HotkeyListener, Shortcut};
+use crate::portal_request::{
+    response_meaning, Portal, PortalError, PORTAL_PATH, PORTAL_SERVICE, RESPONSE_TIMEOUT,
+};
 
-const PORTAL_SERVICE: &str = "org.freedesktop.portal.Desktop";
-const PORTAL_PATH: &str = "/org/freedesktop/portal/desktop";
 const SHORTCUTS_INTERFACE: &str = "org.freedesktop.portal.GlobalShortcuts";
-const REQUEST_INTERFACE: &str = "org.freedesktop.portal.Request";
-const SESSION_INTERFACE: &str = "org.freedesktop.portal.Session";
 
 /// The id of our one shortcut in the portal session.
 pub const SHORTCUT_ID: &str = "dictation";
 /// What the desktop shows the user next to the shortcut.
 pub const SHORTCUT_DESCRIPTION: &str = "EZ Flow dictation";
-
-/// How long a request may take to be answered: the desktop may show a
-/// dialog and wait for the user.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long one plain method call (no user involved) may take.
-const METHOD_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Makes handle tokens unique within this process.
-static TOKEN_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Listens for `shortcut` through the portal on the session bus named by
 /// `DBUS_SESSION_BUS_ADDRESS`.
@@ -64,23 +54,15 @@ pub(crate) fn listen(
 /// `address` (a D-Bus address such as `unix:path=/run/user/1000/bus`).
 /// Blocks until the desktop has bound the shortcut or refused (at most
 /// 30 seconds per step, the desktop may ask the user). `on_event` runs on
-/// the listener's own thread.
+/// one of the listener's own threads, never two calls at once.
 pub fn listen_on(
     address: &str,
     shortcut: &Shortcut,
     on_event: Box<dyn Fn(HotkeyEvent) + Send + Sync>,
 ) -> Result<Box<dyn HotkeyListener>, HotkeyError> {
-    let conn = zbus::blocking::connection::Builder::address(address)
-        .and_then(|b| b.method_timeout(METHOD_TIMEOUT).build())
-        .map_err(|e| portal_error(format!("cannot connect to the D-Bus session bus: {e}")))?;
-    match bind(&conn, shortcut, on_event) {
-        Ok(listener) => Ok(listener),
-        Err(err) => {
-            // Ends any helper thread still waiting on this connection.
-            let _ = conn.close();
-            Err(err)
-        }
-    }
+    let (portal, version) = Portal::connect(address, SHORTCUTS_INTERFACE)?;
+    tracing::debug!(version, "GlobalShortcuts portal found");
+    bind(portal, shortcut, on_event)
 }
 
 /// The shortcut as the XDG shortcuts specification writes it: modifiers
@@ -144,144 +126,117 @@ fn xkb_key_name(keysym: u32) -> String {
     named.to_owned()
 }
 
-fn portal_error(reason: impl Into<String>) -> HotkeyError {
-    HotkeyError::Portal {
-        reason: reason.into(),
+impl From<PortalError> for HotkeyError {
+    fn from(err: PortalError) -> Self {
+        match err {
+            PortalError::Failed(reason) => HotkeyError::Portal { reason },
+            PortalError::Thread(e) => HotkeyError::Thread(e),
+        }
     }
 }
 
-/// A fresh token for `handle_token` / `session_handle_token`.
-fn new_token(kind: &str) -> String {
-    let n = TOKEN_COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("ezflow_{kind}_{}_{n}", std::process::id())
-}
-
-/// Checks the portal and its GlobalShortcuts interface are there, creates a
-/// session, binds the shortcut, and starts the signal thread.
+/// Binds the shortcut in a new session, then starts the threads that report
+/// its signals and the session's end.
 fn bind(
-    conn: &Connection,
+    portal: Portal,
     shortcut: &Shortcut,
     on_event: Box<dyn Fn(HotkeyEvent) + Send + Sync>,
 ) -> Result<Box<dyn HotkeyListener>, HotkeyError> {
-    let version = interface_version(conn)?;
-    tracing::debug!(version, "GlobalShortcuts portal found");
-    // The portal is bus-activated: asking for the version started it, so it
-    // has an owner now. Its unique name restricts the signals we accept.
-    let owner = portal_owner(conn)?;
-    let sender = conn
-        .unique_name()
-        .map(|name| name.trim_start_matches(':').replace('.', "_"))
-        .ok_or_else(|| portal_error("the D-Bus connection has no unique name"))?;
-
     // 1. CreateSession.
-    let handle_token = new_token("create");
-    let session_token = new_token("session");
-    let response = subscribe_response(conn, &owner, &sender, &handle_token)?;
-    let options: HashMap<&str, Value<'_>> = HashMap::from([
-        ("handle_token", Value::from(handle_token.as_str())),
-        ("session_handle_token", Value::from(session_token.as_str())),
-    ]);
-    conn.call_method(
-        Some(PORTAL_SERVICE),
-        PORTAL_PATH,
-        Some(SHORTCUTS_INTERFACE),
-        "CreateSession",
-        &(options,),
-    )
-    .map_err(|e| portal_error(format!("CreateSession failed: {e}")))?;
-    let (code, results) = wait_response(response, "CreateSession")?;
-    if code != 0 {
-        return Err(portal_error(format!(
-            "the desktop refused to create a shortcut session ({})",
-            response_meaning(code)
-        )));
-    }
-    let session = results
-        .get("session_handle")
-        .and_then(|v| match &**v {
-            Value::Str(s) => Some(s.to_string()),
-            Value::ObjectPath(p) => Some(p.to_string()),
-            _ => None,
-        })
-        .and_then(|s| OwnedObjectPath::try_from(s).ok())
-        .ok_or_else(|| portal_error("CreateSession answered without a session_handle"))?;
-
+    let session = match portal.create_session(SHORTCUTS_INTERFACE, "a shortcut session") {
+        Ok(session) => session,
+        Err(err) => {
+            portal.close();
+            return Err(err.into());
+        }
+    };
     // From here on, a failure must close the session again.
-    let result = bind_in_session(conn, &owner, &sender, &session, shortcut);
-    if let Err(err) = result {
-        close_session(conn, &session);
-        return Err(err);
+    match start(&portal, &session, shortcut, on_event) {
+        Ok((reporter, threads)) => {
+            tracing::info!(shortcut = %shortcut, session = %session, "global shortcut bound through the portal");
+            Ok(Box::new(PortalListener {
+                shortcut: shortcut.clone(),
+                portal: Some(portal),
+                session,
+                reporter,
+                threads,
+            }))
+        }
+        Err(err) => {
+            portal.close_session(&session);
+            // Ends any thread already started on this connection.
+            portal.close();
+            Err(err)
+        }
     }
-
-    // 3. The signal thread. Subscribed before returning, so no press is lost.
-    let rule = MatchRule::builder()
-        .msg_type(MessageType::Signal)
-        .sender(owner.as_str())
-        .and_then(|b| b.interface(SHORTCUTS_INTERFACE))
-        .and_then(|b| b.path(PORTAL_PATH))
-        .map(|b| b.build())
-        .map_err(|e| portal_error(format!("bad signal match rule: {e}")))?;
-    let signals = match MessageIterator::for_match_rule(rule, conn, None) {
-        Ok(signals) => signals,
-        Err(e) => {
-            close_session(conn, &session);
-            return Err(portal_error(format!(
-                "cannot subscribe to the portal's signals: {e}"
-            )));
-        }
-    };
-    let stopping = Arc::new(AtomicBool::new(false));
-    let thread = {
-        let session = session.clone();
-        let stopping = Arc::clone(&stopping);
-        std::thread::Builder::new()
-            .name("ezflow-hotkey-portal".to_owned())
-            .spawn(move || signal_loop(signals, &session, &stopping, on_event))
-    };
-    let thread = match thread {
-        Ok(thread) => thread,
-        Err(e) => {
-            close_session(conn, &session);
-            return Err(HotkeyError::Thread(e));
-        }
-    };
-    tracing::info!(shortcut = %shortcut, session = %session, "global shortcut bound through the portal");
-    Ok(Box::new(PortalListener {
-        shortcut: shortcut.clone(),
-        conn: Some(conn.clone()),
-        session,
-        stopping,
-        thread: Some(thread),
-    }))
 }
 
-/// 2. BindShortcuts with our one shortcut and its preferred trigger.
-fn bind_in_session(
-    conn: &Connection,
-    owner: &str,
-    sender: &str,
+/// Binds the shortcut (step 2), then starts the threads (step 3): one for
+/// the shortcut's signals, one for the session's `Closed`. Both are
+/// subscribed before returning, so no press and no close is missed.
+fn start(
+    portal: &Portal,
+    session: &OwnedObjectPath,
+    shortcut: &Shortcut,
+    on_event: Box<dyn Fn(HotkeyEvent) + Send + Sync>,
+) -> Result<(Arc<Reporter>, Vec<JoinHandle<()>>), HotkeyError> {
+    bind_shortcuts(portal, session, shortcut)?;
+    let signals = MessageIterator::for_match_rule(
+        portal.signal_rule(SHORTCUTS_INTERFACE)?,
+        portal.conn(),
+        None,
+    )
+    .map_err(|e| portal_error(format!("cannot subscribe to the portal's signals: {e}")))?;
+    let reporter = Arc::new(Reporter {
+        on_event,
+        state: Mutex::new(ReportState::default()),
+    });
+    let closed_watch = {
+        let reporter = Arc::clone(&reporter);
+        let conn = portal.conn().clone();
+        portal.watch_closed(session, move |reason| {
+            reporter.report(HotkeyEvent::Lost { reason });
+            // Nothing more will come: closing the connection ends the
+            // signal thread too.
+            if let Err(e) = conn.close() {
+                tracing::debug!("closing the portal connection: {e}");
+            }
+        })?
+    };
+    let signal_thread = {
+        let session = session.clone();
+        let reporter = Arc::clone(&reporter);
+        std::thread::Builder::new()
+            .name("ezflow-hotkey-portal".to_owned())
+            .spawn(move || signal_loop(signals, &session, &reporter))
+            .map_err(HotkeyError::Thread)?
+    };
+    Ok((reporter, vec![signal_thread, closed_watch]))
+}
+
+/// BindShortcuts with our one shortcut and its preferred trigger.
+fn bind_shortcuts(
+    portal: &Portal,
     session: &OwnedObjectPath,
     shortcut: &Shortcut,
 ) -> Result<(), HotkeyError> {
-    let handle_token = new_token("bind");
-    let response = subscribe_response(conn, owner, sender, &handle_token)?;
     let trigger = preferred_trigger(shortcut);
-    let properties: HashMap<&str, Value<'_>> = HashMap::from([
-        ("description", Value::from(SHORTCUT_DESCRIPTION)),
-        ("preferred_trigger", Value::from(trigger.as_str())),
-    ]);
-    let shortcuts = vec![(SHORTCUT_ID, properties)];
-    let options: HashMap<&str, Value<'_>> =
-        HashMap::from([("handle_token", Value::from(handle_token.as_str()))]);
-    conn.call_method(
-        Some(PORTAL_SERVICE),
-        PORTAL_PATH,
-        Some(SHORTCUTS_INTERFACE),
-        "BindShortcuts",
-        &(session.as_ref(), shortcuts, "", options),
-    )
-    .map_err(|e| portal_error(format!("BindShortcuts failed: {e}")))?;
-    let (code, _results) = wait_response(response, "BindShortcuts")?;
+    let (code, _results) = portal.request("BindShortcuts", RESPONSE_TIMEOUT, |conn, token| {
+        let properties: HashMap<&str, Value<'_>> = HashMap::from([
+            ("description", Value::from(SHORTCUT_DESCRIPTION)),
+            ("preferred_trigger", Value::from(trigger.as_str())),
+        ]);
+        let shortcuts = vec![(SHORTCUT_ID, properties)];
+        let options: HashMap<&str, Value<'_>> =
+            HashMap::from([("handle_token", Value::from(token))]);
+        conn.call_method(
+            Some(PORTAL_SERVICE),
+            PORTAL_PATH,
+            Some(SHORTCUTS_INTERFACE),
+            "BindShortcuts",
+            &(session.as_ref(), shortcuts, "", options),
+        )
+    })?;
     if code != 0 {
         return Err(portal_error(format!(
             "the desktop did not bind the shortcut {shortcut} ({})",
@@ -291,149 +246,64 @@ fn bind_in_session(
     Ok(())
 }
 
-fn response_meaning(code: u32) -> String {
-    match code {
-        1 => "the user cancelled".to_owned(),
-        2 => "the request was ended another way".to_owned(),
-        n => format!("response {n}"),
+fn portal_error(reason: impl Into<String>) -> HotkeyError {
+    HotkeyError::Portal {
+        reason: reason.into(),
     }
 }
 
-/// The `version` property of the GlobalShortcuts interface; the errors say
-/// whether the portal or only the interface is missing.
-fn interface_version(conn: &Connection) -> Result<u32, HotkeyError> {
-    let reply = conn
-        .call_method(
-            Some(PORTAL_SERVICE),
-            PORTAL_PATH,
-            Some("org.freedesktop.DBus.Properties"),
-            "Get",
-            &(SHORTCUTS_INTERFACE, "version"),
-        )
-        .map_err(|e| match &e {
-            zbus::Error::MethodError(name, _, _)
-                if name.as_str() == "org.freedesktop.DBus.Error.ServiceUnknown"
-                    || name.as_str() == "org.freedesktop.DBus.Error.NameHasNoOwner" =>
-            {
-                portal_error(format!(
-                    "no desktop portal on the session bus ({PORTAL_SERVICE} is not there: {e})"
-                ))
-            }
-            zbus::Error::MethodError(..) => portal_error(format!(
-                "the desktop portal has no GlobalShortcuts interface ({e})"
-            )),
-            _ => portal_error(format!("cannot ask the desktop portal: {e}")),
-        })?;
-    let value: OwnedValue = reply.body().deserialize().map_err(|e| {
-        portal_error(format!(
-            "the desktop portal answered the GlobalShortcuts version oddly: {e}"
-        ))
-    })?;
-    u32::try_from(value)
-        .map_err(|e| portal_error(format!("the GlobalShortcuts version is not a number: {e}")))
-}
-
-/// The unique bus name of the portal service.
-fn portal_owner(conn: &Connection) -> Result<String, HotkeyError> {
-    let reply = conn
-        .call_method(
-            Some("org.freedesktop.DBus"),
-            "/org/freedesktop/DBus",
-            Some("org.freedesktop.DBus"),
-            "GetNameOwner",
-            &(PORTAL_SERVICE,),
-        )
-        .map_err(|e| portal_error(format!("the desktop portal went away: {e}")))?;
-    reply
-        .body()
-        .deserialize::<String>()
-        .map_err(|e| portal_error(format!("odd answer to GetNameOwner: {e}")))
-}
-
-/// Subscribes to the `Response` of the request that `handle_token` will
-/// create, before the call that creates it, so the answer cannot be missed.
-fn subscribe_response(
-    conn: &Connection,
-    owner: &str,
-    sender: &str,
-    handle_token: &str,
-) -> Result<MessageIterator, HotkeyError> {
-    let path = format!("{PORTAL_PATH}/request/{sender}/{handle_token}");
-    let rule = MatchRule::builder()
-        .msg_type(MessageType::Signal)
-        .sender(owner)
-        .and_then(|b| b.interface(REQUEST_INTERFACE))
-        .and_then(|b| b.member("Response"))
-        .and_then(|b| b.path(path.as_str()))
-        .map(|b| b.build())
-        .map_err(|e| portal_error(format!("bad request match rule for {path}: {e}")))?;
-    MessageIterator::for_match_rule(rule, conn, Some(4))
-        .map_err(|e| portal_error(format!("cannot subscribe to the portal's answer: {e}")))
-}
-
-/// Waits (at most [`RESPONSE_TIMEOUT`]) for a request's `Response` signal.
-/// The receive runs on a helper thread; if the wait times out, closing the
-/// connection (the caller does) ends it.
-fn wait_response(
-    mut response: MessageIterator,
-    what: &str,
-) -> Result<(u32, HashMap<String, OwnedValue>), HotkeyError> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .name("ezflow-portal-request".to_owned())
-        .spawn(move || {
-            let answer = match response.next() {
-                Some(Ok(msg)) => msg
-                    .body()
-                    .deserialize::<(u32, HashMap<String, OwnedValue>)>()
-                    .map_err(|e| format!("odd Response signal: {e}")),
-                Some(Err(e)) => Err(format!("the connection failed: {e}")),
-                None => Err("the connection closed".to_owned()),
-            };
-            let _ = tx.send(answer);
-        })
-        .map_err(HotkeyError::Thread)?;
-    match rx.recv_timeout(RESPONSE_TIMEOUT) {
-        Ok(Ok(answer)) => Ok(answer),
-        Ok(Err(reason)) => Err(portal_error(format!("no answer to {what}: {reason}"))),
-        Err(_) => Err(portal_error(format!(
-            "the desktop did not answer {what} within {} seconds",
-            RESPONSE_TIMEOUT.as_secs()
-        ))),
-    }
-}
-
-/// Asks the portal to close the session (and so release the shortcut).
-fn close_session(conn: &Connection, session: &OwnedObjectPath) {
-    if let Err(e) = conn.call_method(
-        Some(PORTAL_SERVICE),
-        session.as_str(),
-        Some(SESSION_INTERFACE),
-        "Close",
-        &(),
-    ) {
-        tracing::warn!(session = %session, "could not close the portal session: {e}");
-    }
-}
-
-/// The listener thread: the portal's signals for our session and shortcut
-/// become events, until the connection closes.
-fn signal_loop(
-    signals: MessageIterator,
-    session: &OwnedObjectPath,
-    stopping: &AtomicBool,
+/// Hands events to the listener's callback from its two threads: nothing
+/// after [`HotkeyEvent::Lost`] (reported at most once), nothing once
+/// [`HotkeyListener::stop`] has begun.
+struct Reporter {
     on_event: Box<dyn Fn(HotkeyEvent) + Send + Sync>,
-) {
+    state: Mutex<ReportState>,
+}
+
+#[derive(Default)]
+struct ReportState {
+    stopping: bool,
+    lost: bool,
+}
+
+impl Reporter {
+    /// Reports `event` unless the listener is stopping or already lost. The
+    /// lock is held during the callback, so `stop` waits for a report in
+    /// progress and nothing is reported after it.
+    fn report(&self, event: HotkeyEvent) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.stopping || state.lost {
+            return;
+        }
+        if let HotkeyEvent::Lost { reason } = &event {
+            tracing::warn!("the global shortcut stopped working: {reason}");
+            state.lost = true;
+        }
+        (self.on_event)(event);
+    }
+
+    /// Marks the listener as stopping; true when it was lost already.
+    fn stop(&self) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.stopping = true;
+        state.lost
+    }
+}
+
+/// The signal thread: the portal's signals for our session and shortcut
+/// become events, until the connection closes; an end nobody asked for is
+/// reported as [`HotkeyEvent::Lost`].
+fn signal_loop(signals: MessageIterator, session: &OwnedObjectPath, reporter: &Reporter) {
     let mut pressed = false;
     for msg in signals {
-        if stopping.load(Ordering::Acquire) {
-            break;
-        }
         let msg = match msg {
             Ok(msg) => msg,
             Err(e) => {
                 tracing::debug!("portal hotkey connection ended: {e}");
-                break;
+                reporter.report(HotkeyEvent::Lost {
+                    reason: format!("the connection to the D-Bus session bus failed: {e}"),
+                });
+                return;
             }
         };
         let header = msg.header();
@@ -457,33 +327,37 @@ fn signal_loop(
             (HotkeyEvent::Released, true) => pressed = false,
             _ => continue,
         }
-        on_event(event);
+        reporter.report(event);
     }
+    reporter.report(HotkeyEvent::Lost {
+        reason: "the connection to the D-Bus session bus ended".to_owned(),
+    });
 }
 
 /// A shortcut bound through the portal.
 struct PortalListener {
     shortcut: Shortcut,
-    conn: Option<Connection>,
+    portal: Option<Portal>,
     session: OwnedObjectPath,
-    stopping: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    reporter: Arc<Reporter>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl PortalListener {
     fn shutdown(&mut self) {
-        let Some(conn) = self.conn.take() else {
+        let Some(portal) = self.portal.take() else {
             return;
         };
-        self.stopping.store(true, Ordering::Release);
-        close_session(&conn, &self.session);
-        // Closing the connection ends the thread's receive.
-        if let Err(e) = conn.close() {
-            tracing::debug!("closing the portal connection: {e}");
+        let lost = self.reporter.stop();
+        // A lost session is gone already (or its connection is).
+        if !lost {
+            portal.close_session(&self.session);
         }
-        if let Some(thread) = self.thread.take() {
+        // Closing the connection ends the threads' receives.
+        portal.close();
+        for thread in self.threads.drain(..) {
             if thread.join().is_err() {
-                tracing::warn!("the portal hotkey thread panicked");
+                tracing::warn!("a portal hotkey thread panicked");
             }
         }
     }

@@ -142,3 +142,34 @@ impl Keymap {
             .collect()
     }
 }
+
+/// The keysyms to press for `text`: newlines as Return, tabs as Tab, other
+/// control characters skipped (a CR LF pair is one Return).
+pub(crate) fn text_keysyms(text: &str) -> Vec<u32> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let sym = match c {
+            '\r' if chars.peek() == Some(&'\n') => continue,
+            '\n' | '\r' => keysym::RETURN,
+            '\t' => keysym::TAB,
+            c if c.is_control() => {
+                tracing::warn!("skipping control character U+{:04X}", u32::from(c));
+                continue;
+            }
+            c => char_keysym(c),
+        };
+        out.push(sym);
+    }
+    out
+}
+
+/// The X keysym of a character: Latin-1 keysyms are the code points,
+/// everything else is the Unicode keysym 0x0100_0000 + code point.
+pub(crate) fn char_keysym(c: char) -> u32 {
+    let code = u32::from(c);
+    match code {
+        0x20..=0x7e | 0xa0..=0xff => code,
+        _ => 0x0100_0000 + code,
+    }
+}

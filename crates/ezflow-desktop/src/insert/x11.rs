@@ -27,9 +27,9 @@ use x11rb::protocol::xtest::{self, ConnectionExt as _};
 use x11rb::rust_connection::RustConnection;
 use x11rb::{CURRENT_TIME, NONE};
 
-use super::x11_selection::{own_clipboard, x11, Client, Content, Owner};
+use super::x11_selection::{own_clipboard, restore_clipboard, x11, Client};
 use super::{InsertError, InsertMethod, Insertion, TextInserter};
-use crate::hotkey::x11_keymap::{keysym, mask, Keymap};
+use crate::hotkey::x11_keymap::{keysym, mask, text_keysyms, Keymap};
 
 /// How long the focused application has to fetch the pasted text before the
 /// previous clipboard is put back anyway.
@@ -171,7 +171,7 @@ impl X11Inserter {
         });
         drop(keys);
         if let Err(e) = pressed {
-            self.restore_clipboard(previous, &owner);
+            restore_clipboard(&self.client, previous, &owner);
             return Err(e);
         }
         match owner.fetched.recv_timeout(PASTE_FETCH_TIMEOUT) {
@@ -188,35 +188,7 @@ impl X11Inserter {
                 return Ok(false);
             }
         }
-        Ok(self.restore_clipboard(previous, &owner))
-    }
-
-    /// Puts the clipboard back as it was; true when that was possible.
-    fn restore_clipboard(&self, previous: Content, owner: &Owner) -> bool {
-        let restored = match previous {
-            Content::Text(text) => own_clipboard(&self.client.display, text).map(|_| ()),
-            Content::Empty => self.client.release(owner),
-            Content::NotText => {
-                tracing::info!(
-                    "the clipboard held no text before the paste; the transcript stays on it"
-                );
-                return false;
-            }
-            Content::NoAnswer => {
-                tracing::warn!(
-                    "the clipboard's owner did not answer before the paste; \
-                     the transcript stays on the clipboard"
-                );
-                return false;
-            }
-        };
-        match restored {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!("could not restore the clipboard: {e}");
-                false
-            }
-        }
+        Ok(restore_clipboard(&self.client, previous, &owner))
     }
 
     /// The keyboard as it is now, with the borrowed keycodes taken over from
@@ -349,37 +321,6 @@ fn restore_keycodes(conn: &RustConnection, borrowed: &mut Borrowed) {
 
 fn all_columns(keymap: &Keymap) -> Vec<usize> {
     (0..keymap.per_keycode()).collect()
-}
-
-/// The keysyms to press for `text`: newlines as Return, tabs as Tab, other
-/// control characters skipped.
-fn text_keysyms(text: &str) -> Vec<u32> {
-    let mut out = Vec::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        let sym = match c {
-            '\r' if chars.peek() == Some(&'\n') => continue,
-            '\n' | '\r' => keysym::RETURN,
-            '\t' => keysym::TAB,
-            c if c.is_control() => {
-                tracing::warn!("skipping control character U+{:04X}", u32::from(c));
-                continue;
-            }
-            c => char_keysym(c),
-        };
-        out.push(sym);
-    }
-    out
-}
-
-/// The X keysym of a character: Latin-1 keysyms are the code points,
-/// everything else is the Unicode keysym 0x0100_0000 + code point.
-fn char_keysym(c: char) -> u32 {
-    let code = u32::from(c);
-    match code {
-        0x20..=0x7e | 0xa0..=0xff => code,
-        _ => 0x0100_0000 + code,
-    }
 }
 
 /// Finding keycodes for keysyms during one insertion, borrowing spare

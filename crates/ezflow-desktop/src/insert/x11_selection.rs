@@ -520,3 +520,32 @@ impl Clipboard for X11Clipboard {
         }
     }
 }
+
+/// Puts the clipboard back as it was after a paste; true when that was
+/// possible. `owner` is the paste's own ownership of the clipboard.
+pub(crate) fn restore_clipboard(client: &Client, previous: Content, owner: &Owner) -> bool {
+    let restored = match previous {
+        Content::Text(text) => own_clipboard(&client.display, text).map(|_| ()),
+        Content::Empty => client.release(owner),
+        Content::NotText => {
+            tracing::info!(
+                "the clipboard held no text before the paste; the transcript stays on it"
+            );
+            return false;
+        }
+        Content::NoAnswer => {
+            tracing::warn!(
+                "the clipboard's owner did not answer before the paste; \
+                 the transcript stays on the clipboard"
+            );
+            return false;
+        }
+    };
+    match restored {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!("could not restore the clipboard: {e}");
+            false
+        }
+    }
+}
