@@ -200,8 +200,12 @@ pub enum TrayAction {
 /// (never the caller's). It may call [`Tray::show`].
 pub type ActionHandler = Box<dyn Fn(TrayAction) + Send + Sync>;
 
-/// A tray icon that is showing.
+/// A tray icon: showing, or waiting for the desktop's tray to appear.
 pub trait Tray: Send {
+    /// Whether the icon is registered with the desktop's tray now. False
+    /// while there is none (the icon appears by itself when one starts).
+    fn is_registered(&self) -> bool;
+
     /// Shows `view`: icon, tooltip and menu. Returns once the change is
     /// published (a few D-Bus signals on Linux); it does not wait for the
     /// host to redraw.
@@ -239,12 +243,11 @@ pub enum TrayError {
 
 /// Shows the tray icon with `view` and reports menu clicks and activation
 /// to `on_action`. Returns once the icon is registered with the desktop's
-/// tray (a few D-Bus round trips: milliseconds), or at once with
-/// [`TrayError::NoHost`] / [`TrayError::NoSessionBus`] when there is none.
-///
-/// On Linux a host that appears *after* a `NoHost` does not get the icon: call
-/// this again then. A host that restarts while the icon shows gets it back
-/// by itself.
+/// tray (a few D-Bus round trips: milliseconds), or at once when there is no
+/// tray yet: the icon is then registered when one appears (the desktop
+/// finishes starting, or the user enables its tray), and again when it
+/// restarts, without polling (a D-Bus name-owner signal). It fails with
+/// [`TrayError::NoSessionBus`] when there is no session bus at all.
 pub fn start_tray(view: TrayView, on_action: ActionHandler) -> Result<Box<dyn Tray>, TrayError> {
     #[cfg(target_os = "linux")]
     {

@@ -7,12 +7,13 @@
 //! state locked; calling back into it from there would deadlock). Both
 //! threads sleep until something arrives: nothing here polls.
 //!
-//! ksni's behaviour with the watcher (the desktop's tray), as of ksni 0.3:
-//! when none is on the bus at start, `spawn` fails and nothing keeps running,
-//! so a watcher that appears later never learns of the icon (call
-//! [`start_tray`](super::start_tray) again). Once registered, ksni follows
-//! the watcher's bus name: when the watcher restarts, it registers the icon
-//! again by itself.
+//! The watcher (the desktop's tray) may be missing at start: the service is
+//! spawned with ksni's `assume_sni_available`, so it keeps running and
+//! follows the watcher's bus name (a NameOwnerChanged match, no polling),
+//! registering the icon when a watcher appears and again whenever it
+//! restarts. That option also skips ksni's `IsStatusNotifierHostRegistered`
+//! check, which the common watchers (KDE, the GNOME AppIndicator extension)
+//! answer with true whatever the truth.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -31,6 +32,10 @@ const ITEM_ID: &str = "ezflow";
 struct SniTray {
     view: TrayView,
     actions: mpsc::Sender<TrayAction>,
+    /// Whether the icon is registered with a watcher now.
+    registered: Arc<AtomicBool>,
+    /// Whether the icon was ever registered (for what the log says).
+    seen_watcher: Arc<AtomicBool>,
 }
 
 impl SniTray {
@@ -163,15 +168,31 @@ impl ::ksni::Tray for SniTray {
     }
 
     fn watcher_online(&self) {
-        tracing::info!("tray: the desktop's tray is back; icon registered again");
+        // ksni registers the icon right after this; a failure there comes
+        // back as `watcher_offline`.
+        self.registered.store(true, Ordering::Release);
+        if self.seen_watcher.swap(true, Ordering::AcqRel) {
+            tracing::info!("tray: the desktop's tray is back; icon registered again");
+        } else {
+            tracing::info!("tray: the desktop's tray appeared; icon registered");
+        }
     }
 
     fn watcher_offline(&self, reason: OfflineReason) -> bool {
-        tracing::info!(
-            ?reason,
-            "tray: the desktop's tray went away; the icon comes back when it returns"
-        );
-        // Keep serving: ksni registers the icon again when the watcher returns.
+        self.registered.store(false, Ordering::Release);
+        if self.seen_watcher.load(Ordering::Acquire) {
+            tracing::info!(
+                ?reason,
+                "tray: the desktop's tray went away; the icon comes back when it returns"
+            );
+        } else {
+            tracing::warn!(
+                "no system tray on the session bus ({}); EZ Flow keeps running (the hotkey and \
+                 `ezflow toggle` work) and shows its icon when a tray appears",
+                offline_reason(&reason)
+            );
+        }
+        // Keep serving: ksni registers the icon when a watcher (re)appears.
         true
     }
 }
@@ -179,11 +200,16 @@ impl ::ksni::Tray for SniTray {
 /// The running Linux tray.
 struct KsniTray {
     handle: Handle<SniTray>,
+    registered: Arc<AtomicBool>,
     /// Set at shutdown: the action thread drops whatever is still queued.
     stopped: Arc<AtomicBool>,
 }
 
 impl Tray for KsniTray {
+    fn is_registered(&self) -> bool {
+        self.registered.load(Ordering::Acquire)
+    }
+
     fn show(&self, view: &TrayView) {
         let view = view.clone();
         if self.handle.update(move |tray| tray.view = view).is_none() {
@@ -209,12 +235,32 @@ pub(super) fn start(view: TrayView, on_action: ActionHandler) -> Result<Box<dyn 
     let started = Instant::now();
     let stopped = Arc::new(AtomicBool::new(false));
     let actions = spawn_action_thread(on_action, stopped.clone())?;
-    let handle = SniTray { view, actions }.spawn().map_err(tray_error)?;
-    tracing::debug!(
-        elapsed_us = started.elapsed().as_micros() as u64,
-        "tray: icon registered with the StatusNotifierWatcher"
-    );
-    Ok(Box::new(KsniTray { handle, stopped }))
+    let registered = Arc::new(AtomicBool::new(true));
+    let seen_watcher = Arc::new(AtomicBool::new(false));
+    let tray = SniTray {
+        view,
+        actions,
+        registered: registered.clone(),
+        seen_watcher: seen_watcher.clone(),
+    };
+    // `watcher_offline` during the spawn means there was no watcher at
+    // start: the flags say so until one appears.
+    let handle = tray
+        .assume_sni_available(true)
+        .spawn()
+        .map_err(tray_error)?;
+    if registered.load(Ordering::Acquire) {
+        seen_watcher.store(true, Ordering::Release);
+        tracing::debug!(
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "tray: icon registered with the StatusNotifierWatcher"
+        );
+    }
+    Ok(Box::new(KsniTray {
+        handle,
+        registered,
+        stopped,
+    }))
 }
 
 /// The thread that calls `on_action`, one action at a time, in click order.
@@ -236,6 +282,16 @@ fn spawn_action_thread(
         })
         .map_err(TrayError::Thread)?;
     Ok(tx)
+}
+
+fn offline_reason(reason: &OfflineReason) -> String {
+    match reason {
+        OfflineReason::Error(::ksni::Error::Watcher(
+            zbus::fdo::Error::ServiceUnknown(_) | zbus::fdo::Error::NameHasNoOwner(_),
+        )) => "no StatusNotifierWatcher".to_owned(),
+        OfflineReason::Error(e) => e.to_string(),
+        other => format!("{other:?}"),
+    }
 }
 
 fn tray_error(err: ::ksni::Error) -> TrayError {
