@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use client::{send, send_with_timeout, DEFAULT_TIMEOUT};
-pub use protocol::{Request, Response, StatusReport, MAX_LINE_BYTES};
+pub use protocol::{Request, Response, StatsReport, StatusReport, MAX_LINE_BYTES};
 pub use server::{peer_allowed, ControlServer, ServerHandle, MAX_CONNECTIONS};
 
 /// Overrides the directory that holds the control socket (tests, several

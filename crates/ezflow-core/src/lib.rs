@@ -19,4 +19,5 @@ pub mod model_file;
 pub mod models;
 pub mod paths;
 pub mod settings;
+pub mod stats;
 pub mod telemetry;

@@ -12,6 +12,8 @@ use directories::ProjectDirs;
 pub const MODELS_DIR_ENV: &str = "EZFLOW_MODELS_DIR";
 /// Overrides the directory that holds `settings.toml`.
 pub const CONFIG_DIR_ENV: &str = "EZFLOW_CONFIG_DIR";
+/// Overrides the directory for the app's log file.
+pub const LOG_DIR_ENV: &str = "EZFLOW_LOG_DIR";
 /// Overrides the data directory (models live in `models/` under it unless
 /// [`MODELS_DIR_ENV`] is set too).
 pub const DATA_DIR_ENV: &str = "EZFLOW_DATA_DIR";
@@ -56,6 +58,30 @@ pub fn config_dir() -> Result<PathBuf, PathsError> {
     match env_path(CONFIG_DIR_ENV) {
         Some(p) => Ok(p),
         None => Ok(project_dirs()?.config_dir().to_path_buf()),
+    }
+}
+
+/// The directory for state the user does not edit and may lose without
+/// harm: the log file, the desktop portal's permission token. On Linux
+/// `$XDG_STATE_HOME/ezflow` (`~/.local/state/ezflow`); elsewhere `state/`
+/// in the data directory.
+pub fn state_dir() -> Result<PathBuf, PathsError> {
+    if let Some(data) = env_path(DATA_DIR_ENV) {
+        return Ok(data.join("state"));
+    }
+    let dirs = project_dirs()?;
+    Ok(match dirs.state_dir() {
+        Some(dir) => dir.to_path_buf(),
+        None => dirs.data_dir().join("state"),
+    })
+}
+
+/// The directory for the app's rotating log file: [`LOG_DIR_ENV`], or
+/// `logs/` in [`state_dir`].
+pub fn log_dir() -> Result<PathBuf, PathsError> {
+    match env_path(LOG_DIR_ENV) {
+        Some(p) => Ok(p),
+        None => Ok(state_dir()?.join("logs")),
     }
 }
 

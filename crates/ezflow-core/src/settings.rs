@@ -173,6 +173,8 @@ const INSERT_METHOD_ACCEPTS: &str = "\"paste\" or \"type\"";
 const MICROPHONE_ACCEPTS: &str =
     "\"\" (the default input) or a device name from `ezflow microphones`";
 const MAX_RECORDING_ACCEPTS: &str = "a duration such as \"90s\" or \"5m\", at most 30m";
+const SLOW_OPERATION_ACCEPTS: &str =
+    "\"off\", or a duration such as \"800ms\", \"2s\" or \"1m\" (from 10ms to 10m)";
 const IDLE_UNLOAD_ACCEPTS: &str =
     "\"never\", \"immediately\", or a duration such as \"30s\", \"5m\", \"1h30m\" (at most 24h)";
 
@@ -238,6 +240,10 @@ pub struct Settings {
     pub microphone: String,
     /// The longest a recording may run before it stops by itself.
     pub max_recording: Duration,
+    /// An operation (a dictation from key-up to text, a model load, the
+    /// start) that takes longer than this is logged as a warning with the
+    /// time of each of its stages; `None` turns the warning off.
+    pub slow_operation: Option<Duration>,
 }
 
 /// Push-to-talk or toggle.
@@ -279,6 +285,9 @@ pub const DEFAULT_HOTKEY: &str = "Ctrl+Alt+Space";
 /// The default and the largest `max_recording`.
 pub const DEFAULT_MAX_RECORDING: Duration = Duration::from_secs(5 * 60);
 pub const MAX_MAX_RECORDING: Duration = Duration::from_secs(30 * 60);
+/// The default `slow_operation`: a dictation of a few seconds that takes
+/// longer than this from key-up to text feels slow.
+pub const DEFAULT_SLOW_OPERATION: Duration = Duration::from_secs(2);
 
 impl Default for Settings {
     fn default() -> Self {
@@ -294,6 +303,7 @@ impl Default for Settings {
             insert_method: InsertMethod::Paste,
             microphone: String::new(),
             max_recording: DEFAULT_MAX_RECORDING,
+            slow_operation: Some(DEFAULT_SLOW_OPERATION),
         }
     }
 }
@@ -608,6 +618,39 @@ const FIELDS: &[Field] = &[
             Ok(())
         },
         write: |s| toml::Value::String(IdleUnload::After(s.max_recording).to_string()),
+    },
+    Field {
+        key: "slow_operation",
+        accepts: SLOW_OPERATION_ACCEPTS,
+        comment: "Log a warning, with the time of each stage, for any dictation, model load \
+                  or start that takes longer than this (\"off\" for never).",
+        apply: |s, v| {
+            let text = expect_str(v, "\"2s\"")?.trim();
+            if text.eq_ignore_ascii_case("off") {
+                s.slow_operation = None;
+                return Ok(());
+            }
+            let threshold = match text.strip_suffix("ms") {
+                Some(ms) => Duration::from_millis(
+                    ms.trim()
+                        .parse::<u64>()
+                        .map_err(|_| format!("{ms:?} is not a whole number of milliseconds"))?,
+                ),
+                None => Duration::from_secs(parse_duration_secs(text)?),
+            };
+            if threshold < Duration::from_millis(10) || threshold > Duration::from_secs(600) {
+                return Err("outside 10ms to 10m".to_owned());
+            }
+            s.slow_operation = Some(threshold);
+            Ok(())
+        },
+        write: |s| {
+            toml::Value::String(match s.slow_operation {
+                None => "off".to_owned(),
+                Some(d) if d.subsec_millis() != 0 => format!("{}ms", d.as_millis()),
+                Some(d) => IdleUnload::After(d).to_string(),
+            })
+        },
     },
 ];
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use ezflow_core::control::{
     lock_path, peer_allowed, send, send_with_timeout, ControlError, ControlServer, Request,
-    Response, ServerHandle, StatusReport, MAX_CONNECTIONS, MAX_LINE_BYTES,
+    Response, ServerHandle, StatsReport, StatusReport, MAX_CONNECTIONS, MAX_LINE_BYTES,
 };
 
 /// A running server in its own directory. Fields drop in order: the server
@@ -109,6 +109,21 @@ fn example_status() -> StatusReport {
         tray: true,
         hotkey: Some("Ctrl+Alt+Space".into()),
         last_error: None,
+    }
+}
+
+fn example_stats() -> StatsReport {
+    StatsReport {
+        pss_bytes: Some(11_010_048),
+        rss_bytes: Some(13_631_488),
+        uptime_secs: 3600,
+        model_loaded: true,
+        model_loaded_since: Some(1_795_830_000),
+        last_load_ms: Some(271),
+        dictations_today: 12,
+        recent_dictations: 12,
+        median_latency_ms: Some(412),
+        median_real_time_factor: Some(0.094),
     }
 }
 
@@ -530,7 +545,7 @@ fn bad_servers_give_clear_client_errors() {
     assert!(matches!(err, ControlError::Closed { .. }), "{err}");
     let err = send(&path, &Request::Status).unwrap_err();
     assert!(
-        err.to_string().contains(r#"without "state" or "status""#),
+        err.to_string().contains(r#"without "state", "status" or "stats""#),
         "{err}"
     );
     fake.join().unwrap();
@@ -652,6 +667,8 @@ fn wire_examples_in_the_docs() {
         Request::Stop | Request::Unload | Request::ReloadSettings => Response::done("idle"),
         Request::Cancel => Response::error("nothing to cancel: not recording"),
         Request::Status => Response::Status(example_status()),
+        Request::Load => Response::done("idle"),
+        Request::Stats => Response::Stats(example_stats()),
     });
     let mut conn = server.connect();
     let exchanges: &[(&str, &str)] = &[
@@ -665,13 +682,18 @@ fn wire_examples_in_the_docs() {
             r#"{"cmd":"cancel"}"#,
             r#"{"ok":false,"error":"nothing to cancel: not recording"}"#,
         ),
+        (r#"{"cmd":"load"}"#, r#"{"ok":true,"state":"idle"}"#),
+        (
+            r#"{"cmd":"stats"}"#,
+            r#"{"ok":true,"stats":{"pss_bytes":11010048,"rss_bytes":13631488,"uptime_secs":3600,"model_loaded":true,"model_loaded_since":1795830000,"last_load_ms":271,"dictations_today":12,"recent_dictations":12,"median_latency_ms":412,"median_real_time_factor":0.094}}"#,
+        ),
         (
             r#"{"cmd":"reload-settings"}"#,
             r#"{"ok":true,"state":"idle"}"#,
         ),
         (
             r#"{"cmd":"fly"}"#,
-            r#"{"ok":false,"error":"unknown command \"fly\"; known commands: toggle, start, stop, cancel, status, unload, reload-settings"}"#,
+            r#"{"ok":false,"error":"unknown command \"fly\"; known commands: toggle, start, stop, cancel, status, unload, reload-settings, load, stats"}"#,
         ),
         (
             "toggle",

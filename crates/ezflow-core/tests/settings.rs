@@ -42,6 +42,7 @@ fn custom() -> Settings {
         insert_method: InsertMethod::Type,
         microphone: "USB Audio \"Blue\" Mic".to_owned(),
         max_recording: Duration::from_secs(90),
+        slow_operation: Some(Duration::from_millis(750)),
     }
 }
 
@@ -400,6 +401,7 @@ fn good_lines() -> Vec<(&'static str, &'static str)> {
         ("insert_method", "insert_method = \"type\""),
         ("microphone", "microphone = \"jfk\""),
         ("max_recording", "max_recording = \"2m\""),
+        ("slow_operation", "slow_operation = \"off\""),
     ]
 }
 
@@ -416,6 +418,7 @@ fn good_settings() -> Settings {
         insert_method: InsertMethod::Type,
         microphone: "jfk".to_owned(),
         max_recording: Duration::from_secs(120),
+        slow_operation: None,
     }
 }
 
@@ -442,6 +445,17 @@ fn invalid_value_falls_back_for_that_key_only() {
         ("model = [\"a\", \"b\"]", "model", "found a list"),
         ("telemetry = \"yes\"", "telemetry", "true or false"),
         ("telemetry = 1", "telemetry", "found a whole number"),
+        ("slow_operation = \"5ms\"", "slow_operation", "10ms to 10m"),
+        (
+            "slow_operation = \"fast\"",
+            "slow_operation",
+            "expected a number",
+        ),
+        (
+            "slow_operation = \"1.5ms\"",
+            "slow_operation",
+            "whole number",
+        ),
         (
             "telemetry_endpoint = \"ftp://collector\"",
             "telemetry_endpoint",
@@ -493,6 +507,7 @@ fn invalid_value_falls_back_for_that_key_only() {
             "insert_method" => expected.insert_method = defaults.insert_method,
             "microphone" => expected.microphone = defaults.microphone,
             "max_recording" => expected.max_recording = defaults.max_recording,
+            "slow_operation" => expected.slow_operation = defaults.slow_operation,
             other => panic!("no such key {other}"),
         }
         assert_eq!(report.settings, expected, "{bad}");

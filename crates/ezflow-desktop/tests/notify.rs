@@ -1,108 +1,21 @@
 //! Desktop notifications against a real, private `dbus-daemon` per test.
 //!
-//! The notification server is a stand-in written here with zbus (a real one
+//! The notification server is a stand-in (support/notifications.rs; a real one
 //! needs a display and draws popups); it answers like one and records every
 //! call. The bus, the messages and the client are real.
 
 #[path = "support/dbus.rs"]
 mod dbus;
+#[path = "support/notifications.rs"]
+mod notifications;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dbus::DbusSession;
 use ezflow_desktop::notify::{Notifier, NotifyError, CALL_TIMEOUT};
-use zbus::blocking::Connection;
+use notifications::{start_server, NotifyCall, SERVICE};
 use zbus::zvariant::OwnedValue;
-
-const SERVICE: &str = "org.freedesktop.Notifications";
-
-#[derive(Clone, Debug, PartialEq)]
-struct NotifyCall {
-    app_name: String,
-    replaces_id: u32,
-    app_icon: String,
-    summary: String,
-    body: String,
-    actions: Vec<String>,
-    hint_names: Vec<String>,
-    expire_timeout: i32,
-}
-
-#[derive(Default)]
-struct Record {
-    notified: Vec<NotifyCall>,
-    closed: Vec<u32>,
-    last_id: u32,
-}
-
-struct FakeServer(Arc<Mutex<Record>>);
-
-#[zbus::interface(name = "org.freedesktop.Notifications")]
-impl FakeServer {
-    #[allow(clippy::too_many_arguments)]
-    fn notify(
-        &self,
-        app_name: String,
-        replaces_id: u32,
-        app_icon: String,
-        summary: String,
-        body: String,
-        actions: Vec<String>,
-        hints: HashMap<String, OwnedValue>,
-        expire_timeout: i32,
-    ) -> u32 {
-        let mut record = self.0.lock().unwrap();
-        record.notified.push(NotifyCall {
-            app_name,
-            replaces_id,
-            app_icon,
-            summary,
-            body,
-            actions,
-            hint_names: hints.into_keys().collect(),
-            expire_timeout,
-        });
-        // As the specification says: a replaced notification keeps its id.
-        if replaces_id != 0 {
-            replaces_id
-        } else {
-            record.last_id += 1;
-            record.last_id
-        }
-    }
-
-    fn close_notification(&self, id: u32) {
-        self.0.lock().unwrap().closed.push(id);
-    }
-
-    fn get_capabilities(&self) -> Vec<String> {
-        vec!["body".into()]
-    }
-
-    fn get_server_information(&self) -> (String, String, String, String) {
-        (
-            "fake".into(),
-            "ezflow tests".into(),
-            "1".into(),
-            "1.2".into(),
-        )
-    }
-}
-
-fn start_server(bus: &DbusSession) -> (Connection, Arc<Mutex<Record>>) {
-    let record = Arc::new(Mutex::new(Record::default()));
-    let conn = zbus::blocking::connection::Builder::address(bus.address.as_str())
-        .unwrap()
-        .serve_at("/org/freedesktop/Notifications", FakeServer(record.clone()))
-        .unwrap()
-        .name(SERVICE)
-        .unwrap()
-        .build()
-        .unwrap();
-    (conn, record)
-}
 
 #[test]
 fn notify_replace_and_close_round_trip() {

@@ -18,24 +18,38 @@ use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 use ezflow_core::capture::{CaptureOptions, CapturedAudio, EndReason, Recording};
-use ezflow_core::control::{self, ControlServer, Request, Response, StatusReport};
+use ezflow_core::control::{self, ControlServer, Request, Response, StatsReport, StatusReport};
 use ezflow_core::engine::{DecodeOptions, EncoderWindow, Transcript};
-use ezflow_core::lifecycle::{LifecycleError, LifecycleEvent, ModelManager};
+use ezflow_core::lifecycle::{LifecycleError, LifecycleEvent, ModelManager, ModelState};
 use ezflow_core::models::ModelStore;
 use ezflow_core::settings::{self, HotkeyMode, Settings};
+use ezflow_core::stats::{DictationSample, DictationStats};
 use ezflow_core::telemetry::schema::Surface;
 use ezflow_core::telemetry::{Delivery, SendPolicy, Sender as TelemetrySender, Telemetry};
 use ezflow_desktop::hotkey::{self, HotkeyEvent, HotkeyListener, Shortcut};
-use ezflow_desktop::insert::{self, InsertMethod};
+use ezflow_desktop::insert::{self, DisplayEnv, InsertMethod, TextInserter};
 use ezflow_desktop::notify::Notifier;
 use ezflow_desktop::tray::{self, Tray, TrayAction, TrayState, TrayView};
 
+/// The RemoteDesktop portal's restore token, in the state directory.
+const PORTAL_TOKEN_FILE: &str = "remote-desktop-portal.token";
+
 /// A load that takes longer than this gets a desktop notification.
 const SLOW_LOAD_NOTICE: Duration = Duration::from_secs(1);
+/// Sets another delay for that notification, in milliseconds: the
+/// end-to-end test uses it, as the test model loads faster than a second.
+const SLOW_LOAD_NOTICE_ENV: &str = "EZFLOW_SLOW_LOAD_NOTICE_MS";
+
+fn slow_load_notice() -> Duration {
+    std::env::var(SLOW_LOAD_NOTICE_ENV)
+        .ok()
+        .and_then(|ms| ms.trim().parse().ok())
+        .map_or(SLOW_LOAD_NOTICE, Duration::from_millis)
+}
 
 /// Everything that can wake the app.
 enum AppEvent {
@@ -87,6 +101,23 @@ struct App {
     last_error: Option<String>,
     telemetry: Option<Telemetry>,
     telemetry_sender: Option<TelemetrySender>,
+    /// When `main` began, for the uptime in `stats`.
+    started: Instant,
+    stats: DictationStats,
+    /// When a load gets the "taking long" notification.
+    slow_load_notice: Duration,
+    /// How long the last successful load took (kept after an unload).
+    last_load: Option<Duration>,
+    /// Puts text into the focused window; kept between dictations.
+    inserter: Option<Box<dyn TextInserter>>,
+    /// `load` requests waiting for the model.
+    pending_loads: Vec<Sender<Response>>,
+    /// The dictation being recorded: its `capture` span (open while the
+    /// microphone is).
+    capture_span: Option<tracing::Span>,
+    /// The dictation being transcribed: its span (from key-up to text, the
+    /// operation the slow-operation log times) and when recording ended.
+    dictation: Option<(tracing::Span, Instant)>,
 }
 
 /// Runs the app until Quit. `started` is when `main` began.
@@ -97,7 +128,9 @@ pub fn run(started: Instant) -> anyhow::Result<ExitCode> {
 
     // One instance: claiming the socket takes well under a millisecond, and
     // doing it first means a second start never flashes a second icon.
+    let startup = tracing::info_span!("startup").entered();
     let socket = control::socket_path()?;
+    let control_span = tracing::info_span!("control_socket").entered();
     let server = match ControlServer::bind(&socket) {
         Ok(server) => server,
         Err(control::ControlError::AlreadyRunning { .. }) => {
@@ -110,6 +143,7 @@ pub fn run(started: Instant) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(e).context("cannot open the control socket"),
     };
+    drop(control_span);
     let socket_done = started.elapsed();
 
     let (events, inbox) = mpsc::channel();
@@ -123,6 +157,7 @@ pub fn run(started: Instant) -> anyhow::Result<ExitCode> {
         has_last_transcript: false,
         recording: false,
     };
+    let tray_span = tracing::info_span!("tray").entered();
     let tray = match tray::start_tray(
         first_view,
         Box::new(move |action| {
@@ -137,10 +172,14 @@ pub fn run(started: Instant) -> anyhow::Result<ExitCode> {
             None
         }
     };
+    drop(tray_span);
     let tray_done = started.elapsed();
 
     signals::spawn_quit_listener(signal_mask, events.clone())?;
+    let settings_span = tracing::info_span!("settings").entered();
     let settings = load_settings();
+    crate::logging::set_slow_threshold(settings.slow_operation);
+    drop(settings_span);
     let settings_done = started.elapsed();
 
     let store = ModelStore::open_default()?;
@@ -183,8 +222,18 @@ pub fn run(started: Instant) -> anyhow::Result<ExitCode> {
         last_error: None,
         telemetry: None,
         telemetry_sender: None,
+        started,
+        stats: DictationStats::new(StatsReport::RECENT),
+        slow_load_notice: slow_load_notice(),
+        last_load: None,
+        pending_loads: Vec::new(),
+        inserter: None,
+        capture_span: None,
+        dictation: None,
     };
+    let hotkey_span = tracing::info_span!("hotkey").entered();
     app.start_hotkey();
+    drop(hotkey_span);
     let hotkey_done = started.elapsed();
     app.start_telemetry();
     if let Err(e) = settings_watch::spawn(&settings_file()?, events.clone()) {
@@ -199,6 +248,7 @@ pub fn run(started: Instant) -> anyhow::Result<ExitCode> {
         settings_done.as_millis(),
         hotkey_done.as_millis()
     );
+    drop(startup);
 
     app.run(inbox);
     server.shutdown();
@@ -336,6 +386,7 @@ impl App {
                 if let Phase::Recording(recording) = std::mem::replace(&mut self.phase, Phase::Idle)
                 {
                     recording.cancel();
+                    self.capture_span = None;
                 }
                 Response::done(self.phase.name())
             }
@@ -348,6 +399,16 @@ impl App {
                 self.reload_settings();
                 Response::done(self.phase.name())
             }
+            Request::Load => {
+                if self.manager.is_loaded() {
+                    Response::done(self.phase.name())
+                } else {
+                    self.pending_loads.push(reply);
+                    self.manager.preload();
+                    return;
+                }
+            }
+            Request::Stats => Response::Stats(self.stats_report()),
         };
         let _ = reply.send(response);
     }
@@ -365,7 +426,7 @@ impl App {
             model: self.model_id.clone(),
             model_loaded: self.manager.is_loaded(),
             pid: std::process::id(),
-            tray: self.tray.is_some(),
+            tray: self.tray.as_ref().is_some_and(|t| t.is_registered()),
             hotkey: self
                 .hotkey
                 .as_ref()
@@ -374,10 +435,41 @@ impl App {
         }
     }
 
+    fn stats_report(&self) -> StatsReport {
+        let memory = ezflow_core::memory::of_process("self");
+        let now = SystemTime::now();
+        let (loaded_since, last_load) = match self.manager.status().state {
+            ModelState::Loaded {
+                since, load_time, ..
+            } => {
+                let wall = now.checked_sub(since.elapsed()).unwrap_or(now);
+                let secs = wall
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .ok();
+                (secs, Some(load_time))
+            }
+            _ => (None, None),
+        };
+        let summary = self.stats.summary(now);
+        StatsReport {
+            pss_bytes: memory.as_ref().map(|m| m.pss),
+            rss_bytes: memory.as_ref().map(|m| m.rss),
+            uptime_secs: self.started.elapsed().as_secs(),
+            model_loaded: loaded_since.is_some(),
+            model_loaded_since: loaded_since,
+            last_load_ms: last_load.or(self.last_load).map(|d| d.as_millis() as u64),
+            dictations_today: summary.dictations_today,
+            recent_dictations: summary.recent as u32,
+            median_latency_ms: summary.median_latency.map(|d| d.as_millis() as u64),
+            median_real_time_factor: summary.median_real_time_factor,
+        }
+    }
+
     fn state_name(&self) -> &'static str {
         match (&self.phase, self.loading) {
             (Phase::Idle, true) => "loading",
-            (Phase::Idle, false) if self.last_error.is_some() => "error",
+            (Phase::Idle, false) if self.has_problem() => "error",
             (phase, _) => phase.name(),
         }
     }
@@ -414,6 +506,13 @@ impl App {
         }) {
             Ok(recording) => {
                 tracing::info!(device = recording.device(), "recording");
+                // The speaker sets this stage's length, so the slow-operation
+                // log leaves it out (logging.rs).
+                self.capture_span = Some(tracing::info_span!(
+                    "capture",
+                    paced_by_user = true,
+                    device = recording.device()
+                ));
                 self.phase = Phase::Recording(recording);
                 // The load overlaps the speech: it starts now, not at
                 // key-up (and not at all when there is nothing to record).
@@ -430,7 +529,10 @@ impl App {
             }
             return;
         };
-        let captured = match recording.stop() {
+        self.capture_span = None;
+        let stopped_at = Instant::now();
+        let dictation = tracing::info_span!("dictation");
+        let captured = match dictation.in_scope(|| recording.stop()) {
             Ok(captured) => captured,
             Err(e) => {
                 self.set_error(e.to_string());
@@ -441,10 +543,11 @@ impl App {
             }
         };
         self.phase = Phase::Transcribing(reply.into_iter().collect());
-        self.spawn_transcription(captured);
+        self.dictation = Some((dictation.clone(), stopped_at));
+        self.spawn_transcription(captured, dictation);
     }
 
-    fn spawn_transcription(&mut self, captured: CapturedAudio) {
+    fn spawn_transcription(&mut self, captured: CapturedAudio, dictation: tracing::Span) {
         let manager = Arc::clone(&self.manager);
         let events = self.events.clone();
         let options = DecodeOptions {
@@ -456,12 +559,15 @@ impl App {
         let spawned = thread::Builder::new()
             .name("transcription".into())
             .spawn(move || {
+                let _in_dictation = dictation.enter();
                 let started = Instant::now();
-                let result = manager.transcribe(captured.clip.samples(), &options);
+                let result = tracing::info_span!("transcribe")
+                    .in_scope(|| manager.transcribe(captured.clip.samples(), &options));
                 let _ = events.send(AppEvent::Transcribed(result, audio, started.elapsed()));
             });
         if let Err(e) = spawned {
             self.phase = Phase::Idle;
+            self.dictation = None;
             self.set_error(format!("cannot start transcribing: {e}"));
         }
     }
@@ -479,6 +585,7 @@ impl App {
                 Vec::new()
             }
         };
+        let dictation = self.dictation.take();
         let response = match result {
             Ok(transcript) => {
                 if let Some(t) = &self.telemetry {
@@ -499,7 +606,25 @@ impl App {
                     chars = text.len(),
                     "dictation transcribed"
                 );
-                self.insert(&text);
+                match &dictation {
+                    Some((span, _)) => span.in_scope(|| self.insert(&text)),
+                    None => self.insert(&text),
+                }
+                if let Some((span, stopped_at)) = dictation {
+                    let sample = DictationSample {
+                        audio,
+                        latency: stopped_at.elapsed(),
+                        transcription: took,
+                    };
+                    tracing::info!(
+                        latency_ms = sample.latency.as_millis() as u64,
+                        real_time_factor = sample.real_time_factor().unwrap_or_default(),
+                        "dictation done"
+                    );
+                    self.stats.record(sample, SystemTime::now());
+                    // Closing the span ends the operation the slow log times.
+                    drop(span);
+                }
                 match &self.last_error {
                     Some(error) => Response::error(error),
                     None => Response::done("idle"),
@@ -521,12 +646,20 @@ impl App {
         if text.is_empty() {
             return;
         }
+        let _span = tracing::info_span!("insert", chars = text.len()).entered();
         self.last_transcript = Some(text.to_owned());
         let method = match self.settings.insert_method {
             settings::InsertMethod::Paste => InsertMethod::Paste,
             settings::InsertMethod::Type => InsertMethod::Type,
         };
-        let inserted = insert::text_inserter().and_then(|inserter| inserter.insert(text, method));
+        let inserted = self
+            .text_inserter()
+            .and_then(|inserter| inserter.insert(text, method));
+        if inserted.is_err() {
+            // A broken X connection or a portal session the desktop ended:
+            // the next dictation starts afresh.
+            self.inserter = None;
+        }
         if let Ok(done) = &inserted {
             tracing::info!(
                 method = ?done.method,
@@ -541,6 +674,22 @@ impl App {
                 .unwrap_or("");
             self.set_error(format!("could not insert the text: {e}.{kept}"));
         }
+    }
+
+    /// The text inserter, made at the first dictation and kept: on Wayland
+    /// it holds the desktop portal's session, which the user consents to
+    /// once (remembered across restarts by a token in the state directory).
+    fn text_inserter(&mut self) -> Result<&dyn TextInserter, insert::InsertError> {
+        let inserter = match self.inserter.take() {
+            Some(inserter) => inserter,
+            None => {
+                let token = ezflow_core::paths::state_dir()
+                    .ok()
+                    .map(|dir| dir.join(PORTAL_TOKEN_FILE));
+                insert::text_inserter_with(&DisplayEnv::from_process(), token.as_deref())?
+            }
+        };
+        Ok(&**self.inserter.insert(inserter))
     }
 
     fn set_error(&mut self, message: String) {
@@ -579,15 +728,23 @@ impl App {
         match event {
             LifecycleEvent::LoadStarted { .. } => {
                 self.loading = true;
-                self.slow_load_at = Some(Instant::now() + SLOW_LOAD_NOTICE);
+                self.slow_load_at = Some(Instant::now() + self.slow_load_notice);
             }
             LifecycleEvent::Loaded { took, .. } => {
                 tracing::info!("model loaded in {} ms", took.as_millis());
+                self.last_load = Some(took);
                 self.end_loading();
+                for reply in self.pending_loads.drain(..) {
+                    let _ = reply.send(Response::done(self.phase.name()));
+                }
             }
             LifecycleEvent::LoadFailed { error, .. } => {
                 self.end_loading();
-                self.set_error(format!("the model could not be loaded: {error}"));
+                let message = format!("the model could not be loaded: {error}");
+                for reply in self.pending_loads.drain(..) {
+                    let _ = reply.send(Response::error(&message));
+                }
+                self.set_error(message);
             }
             LifecycleEvent::Unloaded { reason, .. } => {
                 tracing::info!(?reason, "model unloaded");
@@ -636,6 +793,7 @@ impl App {
     /// even when its setting is unchanged.
     fn reload_settings(&mut self) {
         let new = load_settings();
+        crate::logging::set_slow_threshold(new.slow_operation);
         let retry_hotkey = self.hotkey.is_none() && new.hotkey == self.settings.hotkey;
         self.apply_settings(new);
         if retry_hotkey {
@@ -718,6 +876,12 @@ impl App {
         self.telemetry_sender = Some(sender);
     }
 
+    /// Whether the tray should show the error state: the last dictation
+    /// failed, or the hotkey does not work.
+    fn has_problem(&self) -> bool {
+        self.last_error.is_some() || self.hotkey_problem.is_some()
+    }
+
     /// Brings the tray up to date with the state.
     fn show(&self) {
         let Some(tray) = &self.tray else { return };
@@ -726,7 +890,7 @@ impl App {
             (Phase::Transcribing(_), true) => TrayState::Loading,
             (Phase::Transcribing(_), false) => TrayState::Transcribing,
             (Phase::Idle, true) => TrayState::Loading,
-            (Phase::Idle, false) if self.last_error.is_some() => TrayState::Error,
+            (Phase::Idle, false) if self.has_problem() => TrayState::Error,
             (Phase::Idle, false) => TrayState::Idle,
         };
         tray.show(&TrayView {

@@ -39,13 +39,27 @@ pub enum Command {
     /// Stop recording and throw the audio away.
     Cancel,
     /// Show what the running app is doing.
-    Status,
+    Status(StatusArgs),
+    /// Load the model now, so the next dictation does not wait for it.
+    Load,
     /// Unload the model now to free its memory.
     Unload,
     /// Make the running app read the settings file again.
     ReloadSettings,
     /// List the microphones EZ Flow can record from.
     Microphones,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Also show the app's own performance counters: memory now, the model
+    /// and its load time, dictations today, median latency and real-time
+    /// factor of the recent dictations.
+    #[arg(long)]
+    pub stats: bool,
+    /// Print JSON (the control socket's `status` and `stats` objects).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

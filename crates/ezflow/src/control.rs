@@ -1,36 +1,91 @@
-//! `ezflow toggle|start|stop|cancel|status|unload|reload-settings`: one
+//! `ezflow toggle|start|stop|cancel|status|load|unload|reload-settings`: one
 //! request to the running app over its control socket, and the answer in
-//! words. Also `ezflow microphones`, which needs no running app.
+//! words (or JSON for `status --json`). Also `ezflow microphones`, which
+//! needs no running app.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use ezflow_core::capture;
-use ezflow_core::control::{self, ControlError, Request, Response};
+use ezflow_core::control::{self, ControlError, Request, Response, StatsReport, StatusReport};
 
 /// `stop` and `toggle` answer once the text is in the window, which takes
 /// a model load and a transcription at worst.
 const LONG_REQUEST: Duration = Duration::from_secs(120);
 const SHORT_REQUEST: Duration = Duration::from_secs(5);
 
-pub fn send(request: Request) -> anyhow::Result<ExitCode> {
+/// Sends `request`; `None` (after saying so) when no app is running.
+fn ask(request: Request) -> anyhow::Result<Option<Response>> {
     let path = control::socket_path()?;
     let timeout = match request {
-        Request::Stop | Request::Toggle => LONG_REQUEST,
+        Request::Stop | Request::Toggle | Request::Load => LONG_REQUEST,
         _ => SHORT_REQUEST,
     };
-    let response = match control::send_with_timeout(&path, &request, timeout) {
-        Ok(response) => response,
+    match control::send_with_timeout(&path, &request, timeout) {
+        Ok(response) => Ok(Some(response)),
         Err(e @ ControlError::NotRunning { .. }) => {
             eprintln!("ezflow: {e}");
-            return Ok(ExitCode::FAILURE);
+            Ok(None)
         }
-        Err(e) => return Err(e).context(format!("`{}` failed", request.name())),
+        Err(e) => Err(e).context(format!("`{}` failed", request.name())),
+    }
+}
+
+pub fn send(request: Request) -> anyhow::Result<ExitCode> {
+    let Some(response) = ask(request)? else {
+        return Ok(ExitCode::FAILURE);
     };
+    print_response(request, response)
+}
+
+/// `ezflow status [--stats] [--json]`.
+pub fn status(stats: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let mut requests = vec![Request::Status];
+    if stats {
+        requests.push(Request::Stats);
+    }
+    let mut objects = serde_json::Map::new();
+    for request in requests {
+        let Some(response) = ask(request)? else {
+            return Ok(ExitCode::FAILURE);
+        };
+        match (json, response) {
+            (true, Response::Status(report)) => {
+                objects.insert("status".into(), serde_json::to_value(report)?);
+            }
+            (true, Response::Stats(report)) => {
+                objects.insert("stats".into(), serde_json::to_value(report)?);
+            }
+            (_, response) => {
+                if print_response(request, response)? != ExitCode::SUCCESS {
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+    }
+    if json {
+        println!("{}", serde_json::Value::Object(objects));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_response(request: Request, response: Response) -> anyhow::Result<ExitCode> {
     match response {
         Response::Done { state } => println!("{}: now {state}", request.name()),
-        Response::Status(status) => {
+        Response::Status(status) => print_status(status),
+        Response::Stats(stats) => print_stats(&stats),
+        Response::Error { error } => {
+            eprintln!("ezflow: {}: {error}", request.name());
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_status(status: StatusReport) {
+    {
+        {
             println!("state:        {}", status.state);
             println!(
                 "model:        {} ({})",
@@ -54,12 +109,43 @@ pub fn send(request: Request) -> anyhow::Result<ExitCode> {
                 println!("last error:   {error}");
             }
         }
-        Response::Error { error } => {
-            eprintln!("ezflow: {}: {error}", request.name());
-            return Ok(ExitCode::FAILURE);
-        }
     }
-    Ok(ExitCode::SUCCESS)
+}
+
+fn print_stats(stats: &StatsReport) {
+    let mib = |b: Option<u64>| {
+        b.map_or("unknown".to_owned(), |b| {
+            format!("{:.1} MiB", b as f64 / 1024.0 / 1024.0)
+        })
+    };
+    println!(
+        "memory:       {} PSS, {} RSS",
+        mib(stats.pss_bytes),
+        mib(stats.rss_bytes)
+    );
+    println!("uptime:       {} s", stats.uptime_secs);
+    match stats.model_loaded_since {
+        Some(since) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(since, |d| d.as_secs());
+            println!("model in memory for {} s", now.saturating_sub(since));
+        }
+        None => println!("model not in memory"),
+    }
+    if let Some(ms) = stats.last_load_ms {
+        println!("last load:    {ms} ms");
+    }
+    println!("dictations today: {}", stats.dictations_today);
+    match (stats.median_latency_ms, stats.median_real_time_factor) {
+        (Some(latency), rtf) => println!(
+            "last {} dictations: median latency {latency} ms (end of speech to text), \
+             median real-time factor {}",
+            stats.recent_dictations,
+            rtf.map_or("unknown".to_owned(), |f| format!("{f:.3}"))
+        ),
+        _ => println!("no dictations yet"),
+    }
 }
 
 pub fn microphones() -> anyhow::Result<ExitCode> {

@@ -5,6 +5,7 @@
 mod app;
 mod cli;
 mod control;
+mod logging;
 mod models;
 mod telemetry;
 mod transcribe;
@@ -13,7 +14,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ezflow_core::settings::Settings;
-use tracing_subscriber::EnvFilter;
 
 use cli::{Cli, Command};
 
@@ -43,13 +43,16 @@ fn run(cli: Cli, started: std::time::Instant) -> anyhow::Result<ExitCode> {
         Command::Start => control::send(ezflow_core::control::Request::Start),
         Command::Stop => control::send(ezflow_core::control::Request::Stop),
         Command::Cancel => control::send(ezflow_core::control::Request::Cancel),
-        Command::Status => control::send(ezflow_core::control::Request::Status),
+        Command::Status(args) => control::status(args.stats, args.json),
+        Command::Load => control::send(ezflow_core::control::Request::Load),
         Command::Unload => control::send(ezflow_core::control::Request::Unload),
         Command::ReloadSettings => control::send(ezflow_core::control::Request::ReloadSettings),
         Command::Microphones => control::microphones(),
     }
 }
 
+/// Logs to stderr; the app (no subcommand) also to its rotating log file
+/// in the state directory (`logging.rs`).
 fn init_logging(verbose: u8, app: bool) {
     let default = match verbose {
         // The app says what it does (startup time, loads, dictations).
@@ -59,15 +62,26 @@ fn init_logging(verbose: u8, app: bool) {
         1 => "info",
         _ => "debug",
     };
-    let filter = EnvFilter::try_from_env("EZFLOW_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Colours for a terminal only; a log file or a pipe gets plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .compact()
-        .init();
+    let filter = std::env::var("EZFLOW_LOG")
+        .ok()
+        .filter(|f| !f.trim().is_empty())
+        .unwrap_or_else(|| default.to_owned());
+    let log_file = if app {
+        match ezflow_core::paths::log_dir() {
+            Ok(dir) => Some(dir.join(logging::LOG_FILE_NAME)),
+            Err(e) => {
+                eprintln!("ezflow: no log file: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    if let Some(problem) = logging::init(&filter, log_file.as_deref()) {
+        tracing::warn!("{problem}");
+    } else if let Some(path) = &log_file {
+        tracing::debug!(path = %path.display(), "logging to file");
+    }
 }
 
 /// Loads the settings file, telling the user about every problem in it.

@@ -35,11 +35,17 @@ pub enum Request {
     Unload,
     /// Read `settings.toml` again.
     ReloadSettings,
+    /// Load the model now, before the next dictation needs it. Answers once
+    /// it is in memory (or failed to load), which can take seconds.
+    Load,
+    /// Report the counters behind `ezflow status --stats`
+    /// ([`Response::Stats`]).
+    Stats,
 }
 
 impl Request {
     /// Every request, in the order the docs list them.
-    pub const ALL: [Request; 7] = [
+    pub const ALL: [Request; 9] = [
         Request::Toggle,
         Request::Start,
         Request::Stop,
@@ -47,6 +53,8 @@ impl Request {
         Request::Status,
         Request::Unload,
         Request::ReloadSettings,
+        Request::Load,
+        Request::Stats,
     ];
 
     /// The wire name (`"reload-settings"`), also the CLI's word for it.
@@ -59,6 +67,8 @@ impl Request {
             Request::Status => "status",
             Request::Unload => "unload",
             Request::ReloadSettings => "reload-settings",
+            Request::Load => "load",
+            Request::Stats => "stats",
         }
     }
 
@@ -91,13 +101,52 @@ pub struct StatusReport {
     pub last_error: Option<String>,
 }
 
+/// The counters a user cares about, as `stats` reports them: measured by
+/// the app itself (memory from its own `/proc/self/smaps_rollup`), so that
+/// they can be checked against an outside measurement. Like
+/// [`StatusReport`], every field has a default and unknown ones are ignored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StatsReport {
+    /// Proportional set size of the app now, in bytes (`None` where the
+    /// platform does not report it).
+    pub pss_bytes: Option<u64>,
+    /// Resident set size of the app now, in bytes.
+    pub rss_bytes: Option<u64>,
+    /// Seconds since the app started.
+    pub uptime_secs: u64,
+    /// Whether the model is in memory now.
+    pub model_loaded: bool,
+    /// When the model in memory was loaded, in seconds since the Unix epoch.
+    pub model_loaded_since: Option<u64>,
+    /// How long the last successful model load took, in milliseconds.
+    pub last_load_ms: Option<u64>,
+    /// Dictations transcribed since local midnight (while this process ran).
+    pub dictations_today: u32,
+    /// How many dictations the medians below are taken over (the most
+    /// recent ones, at most [`StatsReport::RECENT`]).
+    pub recent_dictations: u32,
+    /// Median time from the end of recording to the text being inserted, in
+    /// milliseconds, over the recent dictations.
+    pub median_latency_ms: Option<u64>,
+    /// Median real-time factor (transcription time divided by audio length)
+    /// over the recent dictations; below 1 is faster than real time.
+    pub median_real_time_factor: Option<f64>,
+}
+
+impl StatsReport {
+    /// How many recent dictations the medians cover at most.
+    pub const RECENT: usize = 50;
+}
+
 /// The answer to one request.
 ///
 /// On the wire (unknown fields are ignored when reading):
 /// - `Done`: `{"ok":true,"state":"recording"}`
 /// - `Status`: `{"ok":true,"status":{…StatusReport…}}`
+/// - `Stats`: `{"ok":true,"stats":{…StatsReport…}}`
 /// - `Error`: `{"ok":false,"error":"one line saying why"}`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(into = "WireResponse", try_from = "WireResponse")]
 pub enum Response {
     /// An action request was carried out (or there was nothing to do);
@@ -105,6 +154,8 @@ pub enum Response {
     Done { state: String },
     /// The answer to [`Request::Status`].
     Status(StatusReport),
+    /// The answer to [`Request::Stats`].
+    Stats(StatsReport),
     /// The request was refused or failed; `error` is one line saying why.
     Error { error: String },
 }
@@ -157,6 +208,8 @@ struct WireResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     status: Option<StatusReport>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    stats: Option<StatsReport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
 
@@ -166,11 +219,13 @@ impl From<Response> for WireResponse {
             ok: r.is_ok(),
             state: None,
             status: None,
+            stats: None,
             error: None,
         };
         match r {
             Response::Done { state } => w.state = Some(state),
             Response::Status(report) => w.status = Some(report),
+            Response::Stats(report) => w.stats = Some(report),
             Response::Error { error } => w.error = Some(error),
         }
         w
@@ -192,9 +247,13 @@ impl TryFrom<WireResponse> for Response {
                 ..
             } => Ok(Response::Status(report)),
             WireResponse {
+                stats: Some(report),
+                ..
+            } => Ok(Response::Stats(report)),
+            WireResponse {
                 state: Some(state), ..
             } => Ok(Response::Done { state }),
-            _ => Err(r#"an "ok":true response without "state" or "status""#.to_owned()),
+            _ => Err(r#"an "ok":true response without "state", "status" or "stats""#.to_owned()),
         }
     }
 }
@@ -352,6 +411,33 @@ mod tests {
             "{line}"
         );
         assert_eq!(serde_json::from_str::<Response>(&line).unwrap(), status);
+    }
+
+    #[test]
+    fn stats_round_trip() {
+        let stats = Response::Stats(StatsReport {
+            pss_bytes: Some(11_000_000),
+            model_loaded: true,
+            dictations_today: 3,
+            median_real_time_factor: Some(0.125),
+            ..Default::default()
+        });
+        let line = stats.to_line();
+        assert!(
+            line.starts_with(r#"{"ok":true,"stats":{"pss_bytes":11000000,"#),
+            "{line}"
+        );
+        assert_eq!(serde_json::from_str::<Response>(&line).unwrap(), stats);
+        // An older client's view: unknown fields ignored, missing ones default.
+        let r: Response =
+            serde_json::from_str(r#"{"ok":true,"stats":{"dictations_today":2,"new":1}}"#).unwrap();
+        assert_eq!(
+            r,
+            Response::Stats(StatsReport {
+                dictations_today: 2,
+                ..Default::default()
+            })
+        );
     }
 
     #[test]
