@@ -64,7 +64,7 @@ impl Desktop {
         let run = desktop.home.path().join("run");
         std::fs::create_dir_all(&run).expect("runtime dir");
         std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).expect("chmod");
-        desktop.write_microphone();
+        desktop.write_microphone("/dev/null");
         desktop
     }
 
@@ -75,14 +75,22 @@ impl Desktop {
     /// An ALSA configuration whose default capture device reads the JFK
     /// clip (44.1 kHz S16_LE mono, what cpal asks for; padded with silence
     /// past the recording limit) from a file, through alsa-lib's `file`
-    /// plugin: the app's real capture path, minus a sound card.
-    fn write_microphone(&self) {
+    /// plugin: the app's real capture path, minus a sound card. The plugin
+    /// also writes what passes through to `output` (a file, or `|command`);
+    /// when that fails, the device fails, as an unplugged one does.
+    /// `float_stereo` makes the device's own format f32 stereo, what cpal
+    /// opens, so that `plug` converts nothing (with `|command` output,
+    /// alsa-lib's conversion path stalled instead of failing).
+    fn write_microphone_as(&self, output: &str, float_stereo: bool) {
         let raw = self.path("jfk.raw");
         let status = Command::new("sox")
             .arg(assets::jfk())
-            .args([
-                "-t", "raw", "-r", "44100", "-e", "signed", "-b", "16", "-c", "1",
-            ])
+            .args(["-t", "raw", "-r", "44100"])
+            .args(if float_stereo {
+                ["-e", "floating-point", "-b", "32", "-c", "2"]
+            } else {
+                ["-e", "signed", "-b", "16", "-c", "1"]
+            })
             .arg(&raw)
             .args(["pad", "0", "20"])
             .status()
@@ -92,19 +100,25 @@ impl Desktop {
             r#"pcm.ezflow_file {{
     type file
     slave.pcm {{ type null }}
-    file "/dev/null"
+    file "{output}"
     infile "{}"
     format "raw"
 }}
 pcm.ezflow_mic {{
     type plug
-    slave {{ pcm "ezflow_file" format S16_LE rate 44100 channels 1 }}
+    slave {{ pcm "ezflow_file" format {format} rate 44100 channels {channels} }}
 }}
 pcm.default "ezflow_mic"
 "#,
-            raw.display()
+            raw.display(),
+            format = if float_stereo { "FLOAT_LE" } else { "S16_LE" },
+            channels = if float_stereo { 2 } else { 1 },
         );
         std::fs::write(self.path("asound.conf"), config).expect("write ALSA config");
+    }
+
+    fn write_microphone(&self, output: &str) {
+        self.write_microphone_as(output, false);
     }
 
     fn write_settings(&self, extra: &str) {
@@ -584,6 +598,49 @@ fn problems_show_in_the_tray_and_the_log() {
             "{needle:?} not in the log file:\n{log}"
         );
     }
+
+    let exit = app.terminate();
+    assert!(exit.success(), "ezflow exited with {exit}");
+}
+
+#[test]
+fn a_microphone_that_fails_mid_recording_or_is_missing() {
+    let desktop = Desktop::start();
+    let (_watcher_conn, registrations) = panel::start_watcher(&desktop.bus, true);
+    desktop.write_settings("idle_unload = \"never\"\n");
+    // The device fails after 4 s of audio (f32 stereo at 44.1 kHz): its
+    // output pipe's reader goes away, as an unplugged USB microphone does.
+    desktop.write_microphone_as(&format!("|head -c {} >/dev/null", 44_100 * 8 * 4), true);
+    let mut app = desktop.start_app();
+    let registration = registrations.recv_timeout(PATIENCE).expect("tray");
+    let conn = panel::connect(&desktop.bus);
+    let window = x11_apps::TextWindow::open(&desktop.xvfb.display);
+
+    let start = desktop.run(&["start"]);
+    assert!(start.status.success(), "{}", stderr(&start));
+    let line = app.wait_for_line("the microphone stopped");
+    assert!(line.contains("transcribing what was recorded"), "{line}");
+    // What was recorded before the failure is still transcribed and typed.
+    window.wait_within("waiting for the words before the failure", PATIENCE, |w| {
+        w.text.to_lowercase().contains("fellow americans")
+    });
+    wait_tray_status(&conn, &registration.service, "NeedsAttention");
+    let (_, _, _, description) = panel::item_tooltip(&conn, &registration.service);
+    assert!(
+        description.contains("the microphone stopped"),
+        "{description:?}"
+    );
+
+    // No microphone at all: the request fails with the reason and the way
+    // out, and the tray says so.
+    std::fs::write(desktop.path("asound.conf"), "# no devices\n").unwrap();
+    let start = desktop.run(&["start"]);
+    assert!(!start.status.success());
+    let why = stderr(&start);
+    assert!(why.contains("no microphone found"), "{why}");
+    let status = stdout(&desktop.run(&["status"]));
+    assert!(status.contains("state:        error"), "{status}");
+    assert!(status.contains("no microphone found"), "{status}");
 
     let exit = app.terminate();
     assert!(exit.success(), "ezflow exited with {exit}");
