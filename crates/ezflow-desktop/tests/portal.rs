@@ -13,6 +13,8 @@
 
 #[path = "support/dbus.rs"]
 mod dbus;
+#[path = "support/portal.rs"]
+mod portal_support;
 
 use std::collections::HashMap;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -22,6 +24,7 @@ use std::time::{Duration, Instant};
 use dbus::DbusSession;
 use ezflow_desktop::hotkey::portal::listen_on;
 use ezflow_desktop::hotkey::{HotkeyError, HotkeyEvent, HotkeyListener, Shortcut};
+use portal_support::{request_path, respond_later, PORTAL_PATH};
 use zbus::blocking::Connection;
 use zbus::message::Header;
 use zbus::zvariant::{ObjectPath, OwnedObjectPath, OwnedValue, Value};
@@ -32,8 +35,6 @@ const EVENT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Long enough to be sure nothing more is coming after the portal's last
 /// signal has been handled (a marker signal is used to know that).
 const QUIET: Duration = Duration::from_millis(300);
-
-const PORTAL_PATH: &str = "/org/freedesktop/portal/desktop";
 
 /// What the stand-in saw.
 #[derive(Debug, Clone)]
@@ -58,16 +59,6 @@ struct StandIn {
     /// (xdg-desktop-portal does not; a portal that did must not confuse us).
     closed_on_close: bool,
     conn: Arc<Mutex<Option<Connection>>>,
-}
-
-fn request_path(header: &Header<'_>, token: &str) -> OwnedObjectPath {
-    let sender = header
-        .sender()
-        .unwrap()
-        .as_str()
-        .trim_start_matches(':')
-        .replace('.', "_");
-    OwnedObjectPath::try_from(format!("{PORTAL_PATH}/request/{sender}/{token}")).unwrap()
 }
 
 fn token(options: &HashMap<String, OwnedValue>, key: &str) -> String {
@@ -106,7 +97,7 @@ impl StandIn {
             "session_handle".to_owned(),
             Value::from(session.as_str()).try_to_owned().unwrap(),
         )]);
-        self.respond_later(request.clone(), 0, results);
+        respond_later(&self.conn, request.clone(), 0, results);
         request
     }
 
@@ -129,39 +120,18 @@ impl StandIn {
                 })
                 .unwrap();
         }
-        self.respond_later(request.clone(), self.bind_response, HashMap::new());
+        respond_later(
+            &self.conn,
+            request.clone(),
+            self.bind_response,
+            HashMap::new(),
+        );
         request
     }
 
     #[zbus(property, name = "version")]
     fn version(&self) -> u32 {
         1
-    }
-}
-
-impl StandIn {
-    /// Emits the Response from another thread, after the method's reply
-    /// has gone out (the client must have subscribed before calling).
-    fn respond_later(
-        &self,
-        path: OwnedObjectPath,
-        code: u32,
-        results: HashMap<String, OwnedValue>,
-    ) {
-        let conn = self.conn.clone();
-        std::thread::spawn(move || {
-            let conn = conn.lock().unwrap().clone().unwrap();
-            let results: HashMap<&str, &OwnedValue> =
-                results.iter().map(|(k, v)| (k.as_str(), v)).collect();
-            conn.emit_signal(
-                None::<&str>,
-                path.as_ref(),
-                "org.freedesktop.portal.Request",
-                "Response",
-                &(code, results),
-            )
-            .unwrap();
-        });
     }
 }
 

@@ -16,6 +16,8 @@
 
 #[path = "support/dbus.rs"]
 mod dbus;
+#[path = "support/portal.rs"]
+mod portal_support;
 #[path = "support/x11_apps.rs"]
 mod x11_apps;
 #[path = "support/xvfb.rs"]
@@ -32,11 +34,11 @@ use dbus::DbusSession;
 use ezflow_desktop::insert::{
     InsertError, InsertMethod, Insertion, RemoteDesktopInserter, TextInserter,
 };
+use portal_support::{request_path, respond_later, PORTAL_PATH};
 use zbus::blocking::Connection;
 use zbus::message::Header;
 use zbus::zvariant::{ObjectPath, OwnedObjectPath, OwnedValue, Value};
 
-const PORTAL_PATH: &str = "/org/freedesktop/portal/desktop";
 const WAIT: Duration = Duration::from_secs(10);
 
 const RETURN: i32 = 0xff0d;
@@ -96,16 +98,6 @@ struct StandIn {
     pasted: Sender<Option<String>>,
 }
 
-fn request_path(header: &Header<'_>, token: &str) -> OwnedObjectPath {
-    let sender = header
-        .sender()
-        .unwrap()
-        .as_str()
-        .trim_start_matches(':')
-        .replace('.', "_");
-    OwnedObjectPath::try_from(format!("{PORTAL_PATH}/request/{sender}/{token}")).unwrap()
-}
-
 fn string(options: &HashMap<String, OwnedValue>, key: &str) -> Option<String> {
     options.get(key).map(|v| match &**v {
         Value::Str(s) => s.to_string(),
@@ -155,7 +147,7 @@ impl StandIn {
             "session_handle".to_owned(),
             owned(Value::from(session.as_str())),
         )]);
-        self.respond_later(request.clone(), 0, results);
+        respond_later(&self.conn, request.clone(), 0, results);
         request
     }
 
@@ -173,7 +165,7 @@ impl StandIn {
             persist_mode: number(&options, "persist_mode"),
             restore_token: string(&options, "restore_token"),
         });
-        self.respond_later(request.clone(), 0, HashMap::new());
+        respond_later(&self.conn, request.clone(), 0, HashMap::new());
         request
     }
 
@@ -197,7 +189,12 @@ impl StandIn {
             results.insert("devices".to_owned(), owned(Value::from(1u32)));
             results.insert("restore_token".to_owned(), owned(Value::from(token)));
         }
-        self.respond_later(request.clone(), self.config.start_response, results);
+        respond_later(
+            &self.conn,
+            request.clone(),
+            self.config.start_response,
+            results,
+        );
         request
     }
 
@@ -239,32 +236,6 @@ impl StandIn {
     #[zbus(property, name = "version")]
     fn version(&self) -> u32 {
         2
-    }
-}
-
-impl StandIn {
-    /// Emits the Response from another thread, after the method's reply
-    /// has gone out (the client must have subscribed before calling).
-    fn respond_later(
-        &self,
-        path: OwnedObjectPath,
-        code: u32,
-        results: HashMap<String, OwnedValue>,
-    ) {
-        let conn = self.conn.clone();
-        std::thread::spawn(move || {
-            let conn = conn.lock().unwrap().clone().unwrap();
-            let results: HashMap<&str, &OwnedValue> =
-                results.iter().map(|(k, v)| (k.as_str(), v)).collect();
-            conn.emit_signal(
-                None::<&str>,
-                path.as_ref(),
-                "org.freedesktop.portal.Request",
-                "Response",
-                &(code, results),
-            )
-            .unwrap();
-        });
     }
 }
 

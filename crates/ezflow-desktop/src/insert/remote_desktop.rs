@@ -25,13 +25,13 @@ use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
 
-use super::x11_selection::{own_clipboard, restore_clipboard, Client};
+use super::x11_selection::{paste_via_clipboard, Client};
 use super::{InsertError, InsertMethod, Insertion, TextInserter};
 use crate::hotkey::x11_keymap::text_keysyms;
 use crate::portal_request::{
@@ -47,9 +47,6 @@ const PERSIST_UNTIL_REVOKED: u32 = 2;
 /// How long the desktop may take to answer `Start`: it may show the user a
 /// dialog asking whether EZ Flow may control the keyboard.
 const CONSENT_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long the focused application has to fetch the pasted text before the
-/// previous clipboard is put back anyway (as on X11).
-const PASTE_FETCH_TIMEOUT: Duration = Duration::from_secs(2);
 /// A restore token longer than this is not one the portal wrote.
 const MAX_TOKEN_LEN: usize = 1024;
 
@@ -212,27 +209,7 @@ impl RemoteDesktopInserter {
     /// Pastes through the XWayland clipboard; true when the previous
     /// clipboard text is back.
     fn paste(&self, text: &str, client: &Client) -> Result<bool, InsertError> {
-        let previous = client.read_clipboard()?;
-        let owner = own_clipboard(&client.display, text.to_owned())?;
-        if let Err(e) = self.press_ctrl_v() {
-            restore_clipboard(client, previous, &owner);
-            return Err(e);
-        }
-        match owner.fetched.recv_timeout(PASTE_FETCH_TIMEOUT) {
-            Ok(()) => tracing::debug!("the focused application fetched the pasted text"),
-            Err(mpsc::RecvTimeoutError::Timeout) => tracing::warn!(
-                "the focused application did not ask for the pasted text within {} ms; \
-                 it may not paste on Ctrl+V",
-                PASTE_FETCH_TIMEOUT.as_millis()
-            ),
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                // Another application took the clipboard before the paste:
-                // putting ours back would overwrite what it copied.
-                tracing::warn!("the clipboard changed hands during the paste; not restoring it");
-                return Ok(false);
-            }
-        }
-        Ok(restore_clipboard(client, previous, &owner))
+        paste_via_clipboard(client, text, || self.press_ctrl_v())
     }
 
     /// The XWayland clipboard for a paste, if there is one now.

@@ -27,13 +27,12 @@ use x11rb::protocol::xtest::{self, ConnectionExt as _};
 use x11rb::rust_connection::RustConnection;
 use x11rb::{CURRENT_TIME, NONE};
 
-use super::x11_selection::{own_clipboard, restore_clipboard, x11, Client};
+use super::x11_selection::{paste_via_clipboard, x11, Client};
 use super::{InsertError, InsertMethod, Insertion, TextInserter};
 use crate::hotkey::x11_keymap::{keysym, mask, text_keysyms, Keymap};
 
 /// How long the focused application has to fetch the pasted text before the
 /// previous clipboard is put back anyway.
-const PASTE_FETCH_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long borrowed keycodes keep their characters after typing.
 const REMAP_HOLD: Duration = Duration::from_secs(2);
 /// When a text needs more missing characters than there are spare keycodes,
@@ -160,35 +159,17 @@ impl X11Inserter {
                 key: "Control",
                 purpose: "paste with Ctrl+V",
             })?;
-        let previous = self.client.read_clipboard()?;
-        let owner = own_clipboard(&self.client.display, text.to_owned())?;
-        let pressed = keys.stroke(KEYSYM_V).and_then(|(v, _)| {
-            self.key(control, true)?;
-            self.key(v, true)?;
-            self.key(v, false)?;
-            self.key(control, false)?;
-            self.sync()
-        });
-        drop(keys);
-        if let Err(e) = pressed {
-            restore_clipboard(&self.client, previous, &owner);
-            return Err(e);
-        }
-        match owner.fetched.recv_timeout(PASTE_FETCH_TIMEOUT) {
-            Ok(()) => tracing::debug!("the focused application fetched the pasted text"),
-            Err(mpsc::RecvTimeoutError::Timeout) => tracing::warn!(
-                "the focused application did not ask for the pasted text within {} ms; \
-                 it may not paste on Ctrl+V",
-                PASTE_FETCH_TIMEOUT.as_millis()
-            ),
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                // Another application took the clipboard before the paste:
-                // putting ours back would overwrite what it copied.
-                tracing::warn!("the clipboard changed hands during the paste; not restoring it");
-                return Ok(false);
-            }
-        }
-        Ok(restore_clipboard(&self.client, previous, &owner))
+        paste_via_clipboard(&self.client, text, || {
+            let pressed = keys.stroke(KEYSYM_V).and_then(|(v, _)| {
+                self.key(control, true)?;
+                self.key(v, true)?;
+                self.key(v, false)?;
+                self.key(control, false)?;
+                self.sync()
+            });
+            drop(keys);
+            pressed
+        })
     }
 
     /// The keyboard as it is now, with the borrowed keycodes taken over from

@@ -521,9 +521,45 @@ impl Clipboard for X11Clipboard {
     }
 }
 
+/// How long the focused application has to fetch pasted text before the
+/// previous clipboard is put back anyway.
+pub(crate) const PASTE_FETCH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A paste through the CLIPBOARD: puts `text` on it, calls `press_paste`
+/// (which sends Ctrl+V by whatever means), waits for the focused
+/// application to fetch the text, then puts the previous clipboard back.
+/// True when the previous content is back (see `Insertion`).
+pub(crate) fn paste_via_clipboard(
+    client: &Client,
+    text: &str,
+    press_paste: impl FnOnce() -> Result<(), InsertError>,
+) -> Result<bool, InsertError> {
+    let previous = client.read_clipboard()?;
+    let owner = own_clipboard(&client.display, text.to_owned())?;
+    if let Err(e) = press_paste() {
+        restore_clipboard(client, previous, &owner);
+        return Err(e);
+    }
+    match owner.fetched.recv_timeout(PASTE_FETCH_TIMEOUT) {
+        Ok(()) => tracing::debug!("the focused application fetched the pasted text"),
+        Err(mpsc::RecvTimeoutError::Timeout) => tracing::warn!(
+            "the focused application did not ask for the pasted text within {} ms; \
+             it may not paste on Ctrl+V",
+            PASTE_FETCH_TIMEOUT.as_millis()
+        ),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            // Another application took the clipboard before the paste:
+            // putting ours back would overwrite what it copied.
+            tracing::warn!("the clipboard changed hands during the paste; not restoring it");
+            return Ok(false);
+        }
+    }
+    Ok(restore_clipboard(client, previous, &owner))
+}
+
 /// Puts the clipboard back as it was after a paste; true when that was
 /// possible. `owner` is the paste's own ownership of the clipboard.
-pub(crate) fn restore_clipboard(client: &Client, previous: Content, owner: &Owner) -> bool {
+fn restore_clipboard(client: &Client, previous: Content, owner: &Owner) -> bool {
     let restored = match previous {
         Content::Text(text) => own_clipboard(&client.display, text).map(|_| ()),
         Content::Empty => client.release(owner),

@@ -1,0 +1,51 @@
+//! What every stand-in XDG desktop portal in these tests shares: the
+//! Request object path a client predicts from its handle token, and the
+//! `Response` signal sent on it after the method call has returned (the
+//! real portal answers that way; the client subscribes before calling).
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use zbus::blocking::Connection;
+use zbus::message::Header;
+use zbus::zvariant::{OwnedObjectPath, OwnedValue};
+
+pub const PORTAL_PATH: &str = "/org/freedesktop/portal/desktop";
+
+/// `/org/freedesktop/portal/desktop/request/SENDER/TOKEN`, as the portal
+/// documentation defines it.
+pub fn request_path(header: &Header<'_>, token: &str) -> OwnedObjectPath {
+    let sender = header
+        .sender()
+        .unwrap()
+        .as_str()
+        .trim_start_matches(':')
+        .replace('.', "_");
+    OwnedObjectPath::try_from(format!("{PORTAL_PATH}/request/{sender}/{token}")).unwrap()
+}
+
+/// Emits the Request's `Response` from another thread, after the method's
+/// reply has gone out. `conn` is the stand-in's own connection, set once
+/// it is built.
+pub fn respond_later(
+    conn: &Arc<Mutex<Option<Connection>>>,
+    path: OwnedObjectPath,
+    code: u32,
+    results: HashMap<String, OwnedValue>,
+) {
+    let conn = conn.clone();
+    std::thread::spawn(move || {
+        let conn = conn.lock().unwrap().clone().unwrap();
+        let results: HashMap<&str, &OwnedValue> =
+            results.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        conn.emit_signal(
+            None::<&str>,
+            path.as_ref(),
+            "org.freedesktop.portal.Request",
+            "Response",
+            &(code, results),
+        )
+        .unwrap();
+    });
+}
