@@ -9,8 +9,8 @@
 //! max-duration cut-off, judging stream errors) is in `capture/sink.rs`.
 //!
 //! It must not resample, decide when to record, or transcribe: the captured
-//! mono samples go to [`audio::clip_from_samples`] at stop, and the app decides
-//! what a recording means.
+//! mono samples go to [`audio::clip_from_samples`] at stop (timed, in a
+//! `resample` span), and the app decides what a recording means.
 //!
 //! `on_end` runs on the audio thread. It must return quickly and must not wait
 //! for the thread that owns the [`Recording`] (that thread may be closing the
@@ -78,6 +78,9 @@ pub struct CapturedAudio {
     /// The device's name.
     pub device: String,
     pub format: InputFormat,
+    /// How long converting the recording to the 16 kHz mono clip took
+    /// (resampling from the device's rate), after the device was closed.
+    pub resample: Duration,
 }
 
 /// Why capture could not start or finish. Each says what to do about it.
@@ -254,11 +257,12 @@ impl Recording {
         let ended_by = self.sink.end_reason().unwrap_or(EndReason::Stopped);
         let samples = self.sink.take_samples();
         let captured = samples.len();
-        let clip = to_clip(&samples, self.format.sample_rate)?;
+        let (clip, resample) = timed_to_clip(&samples, self.format.sample_rate)?;
         drop(samples);
         tracing::info!(
             seconds = clip.duration().as_secs_f64(),
             frames = captured,
+            resample_ms = resample.as_secs_f64() * 1000.0,
             discarded_frames = self.sink.discarded(),
             wall_seconds = self.started.elapsed().as_secs_f64(),
             ?ended_by,
@@ -269,6 +273,7 @@ impl Recording {
             ended_by,
             device: std::mem::take(&mut self.device),
             format: self.format.clone(),
+            resample,
         })
     }
 
@@ -374,6 +379,22 @@ fn to_clip(samples: &[f32], device_rate: u32) -> Result<Clip, AudioError> {
     audio::clip_from_samples(samples, device_rate, 1)
 }
 
+/// [`to_clip`] in a debug-level `resample` span that records how long it took
+/// as its `duration_ms` field; returns the clip and that time.
+fn timed_to_clip(samples: &[f32], device_rate: u32) -> Result<(Clip, Duration), AudioError> {
+    let span = tracing::debug_span!(
+        "resample",
+        from_hz = device_rate,
+        frames = samples.len(),
+        duration_ms = tracing::field::Empty,
+    );
+    let started = Instant::now();
+    let clip = span.in_scope(|| to_clip(samples, device_rate));
+    let took = started.elapsed();
+    span.record("duration_ms", took.as_secs_f64() * 1000.0);
+    Ok((clip?, took))
+}
+
 /// Frames for `duration` at `rate`, rounded up.
 fn frames_for(duration: Duration, rate: u32) -> usize {
     (duration.as_secs_f64() * f64::from(rate)).ceil() as usize
@@ -446,6 +467,17 @@ mod tests {
         let clip = to_clip(&[], 48_000).expect("an empty recording is not an error");
         assert!(clip.is_empty());
         assert_eq!(clip.duration(), Duration::ZERO);
+    }
+
+    #[test]
+    fn resampling_is_timed() {
+        // One second at 48 kHz: a real conversion, so it takes some time.
+        let samples: Vec<f32> = (0..48_000).map(|i| (i as f32 * 0.05).sin() * 0.1).collect();
+        let (clip, took) = timed_to_clip(&samples, 48_000).expect("converts");
+        assert_eq!(clip.len(), 16_000);
+        assert!(took > Duration::ZERO);
+        let (empty, _) = timed_to_clip(&[], 48_000).expect("nothing captured converts");
+        assert!(empty.is_empty());
     }
 
     #[test]

@@ -5,17 +5,24 @@
 //! It owns the dictation-specific speed and accuracy levers: trimming silence,
 //! sizing the encoder window (`audio_ctx`) to the clip, the guards that stop a
 //! shortened window from looping or hallucinating, and filtering non-speech
-//! annotations. It does not decide *when* a model is loaded or unloaded: that
-//! is [`crate::lifecycle`]'s job.
+//! annotations. It also times each stage of a transcription (trim, log-mel,
+//! encoder, decoder), reporting the figures in [`DecodeReport`] and as
+//! `tracing` spans. It does not decide *when* a model is loaded or unloaded:
+//! that is [`crate::lifecycle`]'s job.
 
+use std::ffi::c_void;
 use std::io::Write;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Once;
+use std::sync::{Mutex, Once, PoisonError};
 use std::time::{Duration, Instant};
 
+use tracing::field::Empty;
+use tracing::span::EnteredSpan;
+use tracing::Span;
 use whisper_rs::{
-    FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
+    whisper_rs_sys, FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters,
+    WhisperState,
 };
 
 use crate::audio::{self, WHISPER_SAMPLE_RATE};
@@ -111,6 +118,14 @@ fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error>
 }
 
 /// What the decoder did, for `--json`, logs and benchmarks.
+///
+/// The `*_ms` stage timings are wall-clock milliseconds (to the microsecond).
+/// `mel_ms + encode_ms + decode_ms` is exactly the time spent inside
+/// whisper.cpp's `whisper_full`, all passes together; `whisper_ms` also
+/// counts the engine's own work between and around the passes (setting
+/// parameters, reading the segments back, judging a pass), so it is never
+/// smaller, up to its rounding down to whole milliseconds. A clip without
+/// speech runs no pass: all but `trim_ms` are 0.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct DecodeReport {
     /// The part of the clip that held speech, in seconds; `None` for silence.
@@ -125,6 +140,26 @@ pub struct DecodeReport {
     /// Mean log-probability of the kept pass's tokens (0 when it has none):
     /// the decoder's confidence.
     pub avg_logprob: f32,
+    /// Finding where the speech is, to trim the silence around it (the
+    /// energy detector over the whole clip).
+    pub trim_ms: f64,
+    /// Inside `whisper_full` before the encoder starts, all passes together:
+    /// the log-mel spectrogram of the trimmed clip and, only when a
+    /// multilingual model detects the language itself, that detection (one
+    /// encoder run and one decoder step, which whisper.cpp does not let us
+    /// time apart). With an English-only model or a given language it is the
+    /// log-mel spectrogram alone.
+    pub mel_ms: f64,
+    /// The encoder, all passes together: from whisper.cpp's encoder-begin
+    /// callback to the end of the encoder run (convolution, transformer
+    /// layers and the cross-attention projections), the same interval
+    /// whisper.cpp accumulates as its own encode time.
+    pub encode_ms: f64,
+    /// Inside `whisper_full` from the end of the encoder until it returns,
+    /// all passes together: the decoder's forward passes plus token sampling,
+    /// whisper.cpp's own temperature-fallback re-decodes, timestamps and
+    /// segment building (whisper.cpp gives no hook to split these).
+    pub decode_ms: f64,
 }
 
 /// The text of a clip.
@@ -209,17 +244,38 @@ impl LoadedModel {
     ///
     /// Silence at either end is trimmed first; a clip without speech gives
     /// an empty transcript without running the model at all.
+    ///
+    /// Runs in an info-level `transcribe` span; its stages run in debug-level
+    /// `trim`, `decode_pass`, `mel`, `encode` and `decode` spans. Each span
+    /// records its duration as the `duration_ms` field when it ends (a stage
+    /// that runs more than once in a pass, such as the encoder on audio over
+    /// 30 s, records the total).
     pub fn transcribe(
         &mut self,
         samples: &[f32],
         options: &DecodeOptions,
     ) -> Result<Transcript, EngineError> {
-        let _span = tracing::debug_span!("transcribe", samples = samples.len()).entered();
+        let span = tracing::info_span!("transcribe", samples = samples.len(), duration_ms = Empty);
+        let (result, _) = timed(span, || self.transcribe_clip(samples, options));
+        result
+    }
+
+    fn transcribe_clip(
+        &mut self,
+        samples: &[f32],
+        options: &DecodeOptions,
+    ) -> Result<Transcript, EngineError> {
         let language = self.resolve_language(options.language)?;
-        let Some(speech) = audio::speech_bounds(samples) else {
+        let trim_span = tracing::debug_span!("trim", duration_ms = Empty);
+        let (speech, trim) = timed(trim_span, || audio::speech_bounds(samples));
+        let Some(speech) = speech else {
             tracing::debug!("no speech in clip");
             return Ok(Transcript {
                 language: language.map(str::to_owned),
+                report: DecodeReport {
+                    trim_ms: millis(trim),
+                    ..DecodeReport::default()
+                },
                 ..Transcript::default()
             });
         };
@@ -234,11 +290,13 @@ impl LoadedModel {
             EncoderWindow::Fixed(frames) => (frames.clamp(1, FULL_AUDIO_CTX), false),
         };
         let mut pass = self.decode_pass(speech_samples, language, threads, first_ctx)?;
+        let mut stages = pass.stages;
         let mut fell_back = false;
         if may_fall_back && first_ctx < FULL_AUDIO_CTX {
             if let Some(reason) = degenerate(&pass, speech_secs) {
                 tracing::debug!(audio_ctx = first_ctx, reason, text = %pass.text(), "short window rejected; decoding with the full window");
                 pass = self.decode_pass(speech_samples, language, threads, FULL_AUDIO_CTX)?;
+                stages.add(pass.stages);
                 fell_back = true;
             }
         }
@@ -252,6 +310,10 @@ impl LoadedModel {
                 fell_back_to_full_window: fell_back,
                 whisper_ms,
                 avg_logprob,
+                trim_ms: millis(trim),
+                mel_ms: millis(stages.mel),
+                encode_ms: millis(stages.encode),
+                decode_ms: millis(stages.decode),
             },
         ))
     }
@@ -273,16 +335,25 @@ impl LoadedModel {
     fn decode_pass(
         &mut self,
         speech: &[f32],
-        language: Option<&str>,
+        language: Option<&'static str>,
         threads: usize,
         audio_ctx: i32,
     ) -> Result<Pass, EngineError> {
-        let _span = tracing::debug_span!("decode_pass", audio_ctx).entered();
+        let span = tracing::debug_span!("decode_pass", audio_ctx, duration_ms = Empty);
+        let (pass, _) = timed(span, || self.run_pass(speech, language, threads, audio_ctx));
+        pass
+    }
+
+    fn run_pass(
+        &mut self,
+        speech: &[f32],
+        language: Option<&'static str>,
+        threads: usize,
+        audio_ctx: i32,
+    ) -> Result<Pass, EngineError> {
         let speech_secs = speech.len() as f32 / WHISPER_SAMPLE_RATE as f32;
-        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        let mut params = base_params(language);
         params.set_n_threads(threads as i32);
-        params.set_language(Some(language.unwrap_or("auto")));
-        params.set_no_context(true);
         params.set_audio_ctx(if audio_ctx >= FULL_AUDIO_CTX {
             0
         } else {
@@ -299,13 +370,11 @@ impl LoadedModel {
             // full window instead (see `degenerate`).
             params.set_temperature_inc(0.0);
         }
-        params.set_suppress_nst(true);
-        params.set_suppress_blank(true);
-        params.set_print_progress(false);
-        params.set_print_realtime(false);
-        params.set_print_special(false);
-        params.set_print_timestamps(false);
-        self.state.full(params, speech)?;
+        let mut clock = StageClock::start();
+        clock.attach(&mut params);
+        let result = self.state.full(params, speech);
+        let stages = clock.finish();
+        result?;
 
         let mut segments = Vec::new();
         let mut tokens = 0usize;
@@ -335,8 +404,208 @@ impl LoadedModel {
                 0.0
             },
             language: language.or(detected).map(str::to_owned),
+            stages,
         })
     }
+}
+
+/// Decoding parameters for `language` (`None`: whisper.cpp detects it), with
+/// everything that is the same for every pass already set.
+///
+/// whisper-rs 0.16's `FullParams::set_language` copies the code into a
+/// `CString` and hands whisper.cpp the pointer from `CString::into_raw`;
+/// nothing ever frees it (`FullParams` has no `Drop`). Calling it on fresh
+/// parameters for every pass leaked one small allocation per pass. So the
+/// parameters are made once per language for the whole process and cloned
+/// for each pass: a clone copies the pointer, not the string. The process
+/// holds at most one such string per language it has decoded in (whisper
+/// knows about 100), still reachable from this cache.
+fn base_params(language: Option<&'static str>) -> FullParams<'static, 'static> {
+    type Cache = Vec<(Option<&'static str>, FullParams<'static, 'static>)>;
+    static CACHE: Mutex<Cache> = Mutex::new(Vec::new());
+    let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, params)) = cache.iter().find(|(code, _)| *code == language) {
+        return params.clone();
+    }
+    let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+    // A null language is whisper.cpp's "auto": detect it (no allocation).
+    params.set_language(language);
+    params.set_no_context(true);
+    params.set_suppress_nst(true);
+    params.set_suppress_blank(true);
+    params.set_print_progress(false);
+    params.set_print_realtime(false);
+    params.set_print_special(false);
+    params.set_print_timestamps(false);
+    cache.push((language, params.clone()));
+    params
+}
+
+/// Runs `f` inside `span`, records how long it took as the span's
+/// `duration_ms` field (the span must declare it), and returns both.
+fn timed<T>(span: Span, f: impl FnOnce() -> T) -> (T, Duration) {
+    let started = Instant::now();
+    let value = span.in_scope(f);
+    let took = started.elapsed();
+    span.record("duration_ms", millis(took));
+    (value, took)
+}
+
+/// Milliseconds, to the microsecond.
+fn millis(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// Where the time inside one `whisper_full` call went.
+#[derive(Debug, Clone, Copy, Default)]
+struct StageTimes {
+    mel: Duration,
+    encode: Duration,
+    decode: Duration,
+}
+
+impl StageTimes {
+    fn add(&mut self, other: StageTimes) {
+        self.mel += other.mel;
+        self.encode += other.encode;
+        self.decode += other.decode;
+    }
+}
+
+/// The stages of one `whisper_full` call, in the order they begin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Mel = 0,
+    Encode = 1,
+    Decode = 2,
+}
+
+impl Stage {
+    fn span(self) -> Span {
+        match self {
+            Stage::Mel => tracing::debug_span!("mel", duration_ms = Empty),
+            Stage::Encode => tracing::debug_span!("encode", duration_ms = Empty),
+            Stage::Decode => tracing::debug_span!("decode", duration_ms = Empty),
+        }
+    }
+}
+
+/// Splits the time of one `whisper_full` call into its stages, told by
+/// whisper.cpp's callbacks (the per-state timings it keeps itself are in a
+/// struct opaque to Rust, and `whisper_get_timings` reads only the
+/// context's default state, which this engine does not use).
+///
+/// whisper.cpp computes the log-mel spectrogram (and, for automatic language
+/// on a multilingual model, detects the language) first; then for each 30 s
+/// window it calls the encoder-begin callback, runs the encoder, asks the
+/// abort callback whether to stop, and decodes, asking the abort callback
+/// again after every decoder step. So the first abort check after an
+/// encoder begin is the encoder's end, and everything from there to the next
+/// encoder begin, or to the return, is decoding.
+struct StageClock {
+    stage: Stage,
+    since: Instant,
+    totals: [Duration; 3],
+    /// One span per stage, made when the stage first begins, so a stage
+    /// that never ran leaves no span.
+    spans: [Option<Span>; 3],
+    /// The span of the running stage, entered.
+    entered: Option<EnteredSpan>,
+}
+
+impl StageClock {
+    /// Starts timing, in the log-mel stage: call just before `whisper_full`.
+    fn start() -> Self {
+        let mut clock = StageClock {
+            stage: Stage::Mel,
+            since: Instant::now(),
+            totals: [Duration::ZERO; 3],
+            spans: [None, None, None],
+            entered: None,
+        };
+        clock.enter_span(Stage::Mel);
+        clock
+    }
+
+    /// Points the callbacks in `params` at this clock.
+    ///
+    /// The clock must stay where it is, and be used by nothing else, until
+    /// the `whisper_full` call that gets `params` returns: whisper.cpp calls
+    /// both callbacks on the calling thread, only during that call.
+    fn attach(&mut self, params: &mut FullParams<'_, '_>) {
+        let clock: *mut StageClock = self;
+        // SAFETY: the callbacks only turn `clock` back into `&mut StageClock`
+        // while whisper.cpp runs `whisper_full` on this thread, and the
+        // caller keeps the clock alive and untouched for that long (it calls
+        // `finish` only after `whisper_full` returned). Neither callback
+        // touches the context or state pointers.
+        unsafe {
+            params.set_start_encoder_callback(Some(on_encoder_begin));
+            params.set_start_encoder_callback_user_data(clock.cast());
+            params.set_abort_callback(Some(on_abort_check));
+            params.set_abort_callback_user_data(clock.cast());
+        }
+    }
+
+    /// Ends the running stage and begins `next`.
+    fn switch(&mut self, next: Stage) {
+        self.close_running();
+        self.stage = next;
+        self.enter_span(next);
+    }
+
+    fn close_running(&mut self) {
+        let now = Instant::now();
+        self.totals[self.stage as usize] += now.saturating_duration_since(self.since);
+        self.since = now;
+        drop(self.entered.take());
+    }
+
+    fn enter_span(&mut self, stage: Stage) {
+        let span = self.spans[stage as usize].get_or_insert_with(|| stage.span());
+        self.entered = Some(span.clone().entered());
+    }
+
+    /// Stops timing: call as soon as `whisper_full` returned.
+    fn finish(mut self) -> StageTimes {
+        self.close_running();
+        for (span, took) in self.spans.iter().zip(self.totals) {
+            if let Some(span) = span {
+                span.record("duration_ms", millis(took));
+            }
+        }
+        StageTimes {
+            mel: self.totals[Stage::Mel as usize],
+            encode: self.totals[Stage::Encode as usize],
+            decode: self.totals[Stage::Decode as usize],
+        }
+    }
+}
+
+/// whisper.cpp calls this just before each run of the encoder.
+unsafe extern "C" fn on_encoder_begin(
+    _context: *mut whisper_rs_sys::whisper_context,
+    _state: *mut whisper_rs_sys::whisper_state,
+    clock: *mut c_void,
+) -> bool {
+    // SAFETY: `clock` is the `StageClock` that `StageClock::attach` set, alive
+    // and otherwise unused while `whisper_full` runs (see there).
+    let clock = unsafe { &mut *clock.cast::<StageClock>() };
+    clock.switch(Stage::Encode);
+    // Go on encoding.
+    true
+}
+
+/// whisper.cpp asks this whether to abort after each encoder run and each
+/// decoder step; the first ask after an encoder begin is the encoder's end.
+unsafe extern "C" fn on_abort_check(clock: *mut c_void) -> bool {
+    // SAFETY: as in `on_encoder_begin`.
+    let clock = unsafe { &mut *clock.cast::<StageClock>() };
+    if clock.stage == Stage::Encode {
+        clock.switch(Stage::Decode);
+    }
+    // Never abort.
+    false
 }
 
 struct RawSegment {
@@ -352,6 +621,7 @@ struct Pass {
     /// Mean log-probability of the decoded tokens: the decoder's confidence.
     avg_logprob: f32,
     language: Option<String>,
+    stages: StageTimes,
 }
 
 impl Pass {

@@ -265,3 +265,239 @@ fn bad_model_files_are_reported_clearly() {
         Err(EngineError::InvalidModel(_))
     ));
 }
+
+/// Plausible stage timings: every stage ran and took time, and the stages
+/// inside whisper.cpp add up to (at most) the time spent in whisper.cpp.
+fn assert_stage_timings_plausible(report: &ezflow_core::engine::DecodeReport, what: &str) {
+    assert!(report.trim_ms > 0.0, "{what}: {report:?}");
+    assert!(report.mel_ms > 0.0, "{what}: {report:?}");
+    assert!(report.encode_ms > 0.0, "{what}: {report:?}");
+    assert!(report.decode_ms > 0.0, "{what}: {report:?}");
+    let inside = report.mel_ms + report.encode_ms + report.decode_ms;
+    // `whisper_ms` is rounded down to whole milliseconds, the stages are not.
+    let whisper_ms = report.whisper_ms as f64 + 1.0;
+    assert!(
+        report.encode_ms + report.decode_ms <= whisper_ms && inside <= whisper_ms,
+        "{what}: stages add up to more than the time in whisper.cpp: {report:?}"
+    );
+    // The engine's own work around the passes is tiny: the stages account
+    // for most of the time in whisper.cpp (with room for the test machine
+    // pausing the thread between them).
+    assert!(
+        inside >= 0.75 * report.whisper_ms as f64,
+        "{what}: the stages miss part of the time in whisper.cpp: {report:?}"
+    );
+}
+
+#[test]
+fn stage_timings_are_reported_and_serialised() {
+    for clip in ["jfk-clips/jfk_c.wav", "audio/schedule.wav"] {
+        let t = transcribe(&asset(clip), &options());
+        assert!(!t.text.is_empty(), "{clip}");
+        assert_stage_timings_plausible(&t.report, clip);
+    }
+    // The full window is one pass too. It runs on a model of its own: a
+    // full-window pass may fall back to sampling at a higher temperature,
+    // which draws from the state's random generator (whisper.cpp seeds it
+    // once per state), and that would change what later full-window passes
+    // on the shared model decode in other tests.
+    let full = DecodeOptions {
+        window: EncoderWindow::Full,
+        ..options()
+    };
+    let clip = audio::load_clip(&asset("jfk-clips/jfk_b.wav")).expect("clip");
+    let t = LoadedModel::load(&tiny_en())
+        .expect("tiny.en loads")
+        .transcribe(clip.samples(), &full)
+        .expect("transcribes");
+    assert_eq!(t.report.audio_ctx, 1500);
+    assert_stage_timings_plausible(&t.report, "full window");
+
+    // `ezflow transcribe --json` serialises the report as is.
+    let json = serde_json::to_value(&t.report).expect("serialises");
+    for field in ["trim_ms", "mel_ms", "encode_ms", "decode_ms", "whisper_ms"] {
+        assert!(
+            json[field].as_f64().is_some_and(|ms| ms > 0.0),
+            "{field} missing or not positive in {json}"
+        );
+    }
+}
+
+#[test]
+fn a_silent_clip_spends_nothing_in_whisper() {
+    for name in ["audio/silence_3s.wav", "audio/room_tone_3s.wav"] {
+        let t = transcribe(&asset(name), &options());
+        let r = &t.report;
+        assert_eq!(
+            (r.mel_ms, r.encode_ms, r.decode_ms, r.whisper_ms),
+            (0.0, 0.0, 0.0, 0),
+            "{name}: {r:?}"
+        );
+        assert!(r.trim_ms > 0.0, "finding no speech in 3 s is timed: {r:?}");
+    }
+}
+
+/// A `tracing` subscriber that keeps every span it is shown: name, parent
+/// and the `duration_ms` it recorded. The engine's real spans are recorded;
+/// nothing of the engine is replaced.
+mod span_log {
+    use std::sync::{Arc, Mutex};
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Metadata, Subscriber};
+
+    #[derive(Debug, Clone)]
+    pub struct SpanRecord {
+        pub name: &'static str,
+        /// Index of the parent span in the log.
+        pub parent: Option<usize>,
+        pub duration_ms: Option<f64>,
+    }
+
+    #[derive(Default)]
+    struct Inner {
+        spans: Vec<SpanRecord>,
+        /// Entered spans, innermost last (one thread only).
+        stack: Vec<usize>,
+    }
+
+    #[derive(Clone, Default)]
+    pub struct SpanLog(Arc<Mutex<Inner>>);
+
+    impl SpanLog {
+        pub fn spans(&self) -> Vec<SpanRecord> {
+            self.0.lock().unwrap().spans.clone()
+        }
+    }
+
+    struct DurationField<'a>(&'a mut Option<f64>);
+
+    impl Visit for DurationField<'_> {
+        fn record_f64(&mut self, field: &Field, value: f64) {
+            if field.name() == "duration_ms" {
+                *self.0 = Some(value);
+            }
+        }
+        fn record_debug(&mut self, _: &Field, _: &dyn std::fmt::Debug) {}
+    }
+
+    fn index(id: &Id) -> usize {
+        id.into_u64() as usize - 1
+    }
+
+    impl Subscriber for SpanLog {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+
+        fn new_span(&self, attributes: &Attributes<'_>) -> Id {
+            let mut inner = self.0.lock().unwrap();
+            let parent = match attributes.parent() {
+                Some(id) => Some(index(id)),
+                None if attributes.is_contextual() => inner.stack.last().copied(),
+                None => None,
+            };
+            let mut duration_ms = None;
+            attributes.record(&mut DurationField(&mut duration_ms));
+            inner.spans.push(SpanRecord {
+                name: attributes.metadata().name(),
+                parent,
+                duration_ms,
+            });
+            Id::from_u64(inner.spans.len() as u64)
+        }
+
+        fn record(&self, span: &Id, values: &Record<'_>) {
+            let mut inner = self.0.lock().unwrap();
+            let record = &mut inner.spans[index(span)];
+            values.record(&mut DurationField(&mut record.duration_ms));
+        }
+
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+
+        fn event(&self, _: &Event<'_>) {}
+
+        fn enter(&self, span: &Id) {
+            self.0.lock().unwrap().stack.push(index(span));
+        }
+
+        fn exit(&self, span: &Id) {
+            let mut inner = self.0.lock().unwrap();
+            let index = index(span);
+            if let Some(at) = inner.stack.iter().rposition(|&s| s == index) {
+                inner.stack.remove(at);
+            }
+        }
+    }
+}
+
+#[test]
+fn each_stage_runs_in_a_span_that_records_its_duration() {
+    let clip = audio::load_clip(&asset("jfk-clips/jfk_d.wav")).expect("clip");
+    let log = span_log::SpanLog::default();
+    let t = tracing::subscriber::with_default(log.clone(), || {
+        model().transcribe(clip.samples(), &options())
+    })
+    .expect("transcribes");
+    let spans = log.spans();
+    let children = |parent: usize, name: &str| -> Vec<(usize, f64)> {
+        spans
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.parent == Some(parent) && s.name == name)
+            .map(|(i, s)| {
+                let ms = s
+                    .duration_ms
+                    .unwrap_or_else(|| panic!("span {name} recorded no duration_ms"));
+                (i, ms)
+            })
+            .collect()
+    };
+    let roots: Vec<usize> = (0..spans.len())
+        .filter(|&i| spans[i].name == "transcribe")
+        .collect();
+    assert_eq!(roots.len(), 1, "one transcribe span: {spans:?}");
+    let root = roots[0];
+    let total = spans[root]
+        .duration_ms
+        .expect("transcribe records its duration");
+    assert!(
+        total >= t.report.whisper_ms as f64,
+        "{total} vs {:?}",
+        t.report
+    );
+
+    let trim = children(root, "trim");
+    assert_eq!(trim.len(), 1, "{spans:?}");
+    assert_eq!(trim[0].1, t.report.trim_ms);
+
+    let passes = children(root, "decode_pass");
+    let expected_passes = if t.report.fell_back_to_full_window {
+        2
+    } else {
+        1
+    };
+    assert_eq!(passes.len(), expected_passes, "{spans:?}");
+    let (mut mel, mut encode, mut decode) = (0.0, 0.0, 0.0);
+    for &(pass, pass_ms) in &passes {
+        let stage = |name: &str| -> f64 {
+            let found = children(pass, name);
+            assert_eq!(found.len(), 1, "one {name} span per pass: {spans:?}");
+            found[0].1
+        };
+        let (m, e, d) = (stage("mel"), stage("encode"), stage("decode"));
+        assert!(m > 0.0 && e > 0.0 && d > 0.0, "{m} {e} {d}");
+        assert!(m + e + d <= pass_ms + 0.01, "{m} + {e} + {d} > {pass_ms}");
+        mel += m;
+        encode += e;
+        decode += d;
+    }
+    let close = |a: f64, b: f64| (a - b).abs() < 0.01;
+    assert!(
+        close(mel, t.report.mel_ms)
+            && close(encode, t.report.encode_ms)
+            && close(decode, t.report.decode_ms),
+        "spans {mel} {encode} {decode} vs report {:?}",
+        t.report
+    );
+}
