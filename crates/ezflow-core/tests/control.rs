@@ -545,7 +545,8 @@ fn bad_servers_give_clear_client_errors() {
     assert!(matches!(err, ControlError::Closed { .. }), "{err}");
     let err = send(&path, &Request::Status).unwrap_err();
     assert!(
-        err.to_string().contains(r#"without "state", "status" or "stats""#),
+        err.to_string()
+            .contains(r#"without "state", "status" or "stats""#),
         "{err}"
     );
     fake.join().unwrap();
