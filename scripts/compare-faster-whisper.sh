@@ -10,15 +10,11 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 threads="${1:-2}"
 runs="${2:-5}"
-scripts/setup-system.sh
-EZFLOW_PROFILE=release scripts/fetch-test-assets.sh
+# The benchmark's setup: system packages, test assets, the faster-whisper
+# venv, the release build.
+scripts/bench.sh --setup-only
 assets="${EZFLOW_TEST_ASSETS:-$root/target/test-assets}"
 venv="$root/target/faster-whisper-venv"
-if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c "import faster_whisper" 2>/dev/null; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "faster-whisper==1.2.1"
-fi
-cargo build --quiet --release -p ezflow
 clips=(
   "$assets"/jfk-clips/jfk_{a,b,c,d}.wav
   "$assets"/audio/short_{works,call,thanks,noon,done,send,good,lunch}.wav

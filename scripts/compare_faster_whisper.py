@@ -7,19 +7,24 @@ count, on the same clips. Timed: transcription only, from decoded 16 kHz audio
 to text, model already loaded, after a warm-up; the median of --runs runs.
 Word error rate against each clip's reference text (a .txt beside the .wav).
 
-Usage: compare_faster_whisper.py --ezflow BIN --ggml MODEL --ct2 DIR [--threads N]
-                                 [--runs N] [--out FILE] CLIP.wav...
+The functions here (word error rate, running each engine, reading clips) are
+also what scripts/bench_transcription.py, the benchmark's transcription part,
+uses.
+
+Usage: compare_faster_whisper.py --ezflow BIN --ggml MODEL --ggml-q8 MODEL --ct2 DIR
+                                 [--threads N] [--runs N] [--out FILE] CLIP.wav...
 """
 import argparse
 import json
-import wave
 import os
 import platform
 import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import wave
 
 
 def words(text):
@@ -32,7 +37,8 @@ def words(text):
     return out
 
 
-def wer(reference, hypothesis):
+def edit_distance(reference, hypothesis):
+    """Word-level edits (substitutions, deletions, insertions) between texts."""
     r, h = words(reference), words(hypothesis)
     prev = list(range(len(h) + 1))
     for i, rw in enumerate(r):
@@ -40,34 +46,63 @@ def wer(reference, hypothesis):
         for j, hw in enumerate(h):
             cur[j + 1] = min(prev[j] + (rw != hw), prev[j + 1] + 1, cur[j] + 1)
         prev = cur
-    return prev[len(h)] / max(1, len(r))
+    return prev[len(h)]
 
 
-def run_ezflow(args, clips, model):
-    """Per clip: list of transcribe ms over runs, and the last text."""
+def wer(reference, hypothesis):
+    return edit_distance(reference, hypothesis) / max(1, len(words(reference)))
+
+
+def runs_for(runs, clip):
+    """`runs` is a count for every clip, or a dict clip -> count."""
+    return runs[clip] if isinstance(runs, dict) else runs
+
+
+def isolated_env():
+    """The environment for `ezflow`, with its own empty config and data
+    directories so that the user's settings file (language, telemetry)
+    cannot change what is measured."""
+    home = tempfile.mkdtemp(prefix="ezflow-compare-")
+    env = dict(os.environ)
+    env["EZFLOW_CONFIG_DIR"] = os.path.join(home, "config")
+    env["EZFLOW_DATA_DIR"] = os.path.join(home, "data")
+    env.pop("EZFLOW_LOG", None)
+    return env
+
+
+def run_ezflow(ezflow, model, clips, threads, runs, language="en"):
+    """Per clip: the list of transcribe ms over its runs, and the last text.
+
+    One `ezflow transcribe --json` process per run; its first file warms the
+    model up and is not counted. transcribe_ms is ezflow's own timing of
+    decoded audio to text, model load excluded."""
     times = {c: [] for c in clips}
     texts = {}
-    for _ in range(args.runs):
-        # The first file warms the model up; its figures are not used.
-        cmd = [args.ezflow, "transcribe", "--json", "--threads", str(args.threads),
-               "--model", model, clips[0]] + clips
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    env = isolated_env()
+    for r in range(max(runs_for(runs, c) for c in clips)):
+        todo = [c for c in clips if runs_for(runs, c) > r]
+        cmd = [ezflow, "transcribe", "--json", "--threads", str(threads),
+               "--language", language, "--model", model, clips[0]] + todo
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
         results = [json.loads(line) for line in out.splitlines()][1:]
-        for clip, r in zip(clips, results):
-            times[clip].append(r["timings"]["transcribe_ms"])
-            texts[clip] = r["text"]
+        for clip, result in zip(todo, results):
+            times[clip].append(result["timings"]["transcribe_ms"])
+            texts[clip] = result["text"]
     return times, texts
 
 
-def run_faster_whisper(args, clips, compute_type):
+def run_faster_whisper(ct2, compute_type, clips, threads, runs, language="en"):
+    """Per clip: the list of transcription ms over its runs, and the last
+    text. Decoded audio in memory to the last segment's text, model loaded,
+    after a warm-up on the first clip."""
     from faster_whisper import WhisperModel, decode_audio
 
-    model = WhisperModel(args.ct2, device="cpu", compute_type=compute_type,
-                         cpu_threads=args.threads, num_workers=1)
+    model = WhisperModel(ct2, device="cpu", compute_type=compute_type,
+                         cpu_threads=threads, num_workers=1)
     audio = {c: decode_audio(c, sampling_rate=16000) for c in clips}
 
     def transcribe(samples):
-        segments, _ = model.transcribe(samples, language="en", beam_size=1,
+        segments, _ = model.transcribe(samples, language=language, beam_size=1,
                                        condition_on_previous_text=False,
                                        vad_filter=False)
         return " ".join(s.text.strip() for s in segments)  # the generator runs here
@@ -75,12 +110,26 @@ def run_faster_whisper(args, clips, compute_type):
     transcribe(audio[clips[0]])  # warm-up
     times = {c: [] for c in clips}
     texts = {}
-    for _ in range(args.runs):
+    for r in range(max(runs_for(runs, c) for c in clips)):
         for c in clips:
+            if runs_for(runs, c) <= r:
+                continue
             started = time.perf_counter()
             texts[c] = transcribe(audio[c])
             times[c].append((time.perf_counter() - started) * 1000)
     return times, texts
+
+
+def read_clips(clips):
+    """Durations in seconds (WAV header) and reference texts (.txt beside)."""
+    durations = {}
+    refs = {}
+    for c in clips:
+        with wave.open(c) as w:
+            durations[c] = w.getnframes() / w.getframerate()
+        with open(os.path.splitext(c)[0] + ".txt") as f:
+            refs[c] = f.read().strip()
+    return durations, refs
 
 
 def cpu_model():
@@ -106,19 +155,11 @@ def main():
     p.add_argument("clips", nargs="+")
     args = p.parse_args()
 
-
-    durations = {}
-    refs = {}
-    for c in args.clips:
-        with wave.open(c) as w:
-            durations[c] = w.getnframes() / w.getframerate()
-        with open(os.path.splitext(c)[0] + ".txt") as f:
-            refs[c] = f.read().strip()
-
-    ez_t, ez_x = run_ezflow(args, args.clips, args.ggml)
-    eq_t, eq_x = run_ezflow(args, args.clips, args.ggml_q8)
-    f8_t, f8_x = run_faster_whisper(args, args.clips, "int8")
-    f32_t, f32_x = run_faster_whisper(args, args.clips, "float32")
+    durations, refs = read_clips(args.clips)
+    ez_t, ez_x = run_ezflow(args.ezflow, args.ggml, args.clips, args.threads, args.runs)
+    eq_t, eq_x = run_ezflow(args.ezflow, args.ggml_q8, args.clips, args.threads, args.runs)
+    f8_t, f8_x = run_faster_whisper(args.ct2, "int8", args.clips, args.threads, args.runs)
+    f32_t, f32_x = run_faster_whisper(args.ct2, "float32", args.clips, args.threads, args.runs)
 
     lines = []
     lines.append(f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs; threads: {args.threads}; "
