@@ -604,7 +604,7 @@ fn problems_show_in_the_tray_and_the_log() {
 }
 
 #[test]
-fn a_microphone_that_fails_mid_recording_or_is_missing() {
+fn a_microphone_that_fails_mid_recording() {
     let desktop = Desktop::start();
     let (_watcher_conn, registrations) = panel::start_watcher(&desktop.bus, true);
     desktop.write_settings("idle_unload = \"never\"\n");
@@ -630,17 +630,6 @@ fn a_microphone_that_fails_mid_recording_or_is_missing() {
         description.contains("the microphone stopped"),
         "{description:?}"
     );
-
-    // No microphone at all: the request fails with the reason and the way
-    // out, and the tray says so.
-    std::fs::write(desktop.path("asound.conf"), "# no devices\n").unwrap();
-    let start = desktop.run(&["start"]);
-    assert!(!start.status.success());
-    let why = stderr(&start);
-    assert!(why.contains("no microphone found"), "{why}");
-    let status = stdout(&desktop.run(&["status"]));
-    assert!(status.contains("state:        error"), "{status}");
-    assert!(status.contains("no microphone found"), "{status}");
 
     let exit = app.terminate();
     assert!(exit.success(), "ezflow exited with {exit}");
