@@ -24,7 +24,9 @@ use std::time::{Duration, Instant};
 use dbus::DbusSession;
 use ezflow_desktop::hotkey::portal::listen_on;
 use ezflow_desktop::hotkey::{HotkeyError, HotkeyEvent, HotkeyListener, Shortcut};
-use portal_support::{request_path, respond_later, PORTAL_PATH};
+use portal_support::{
+    request_path, respond_later, serve_portal_without_the_interface, PORTAL_PATH,
+};
 use zbus::blocking::Connection;
 use zbus::message::Header;
 use zbus::zvariant::{ObjectPath, OwnedObjectPath, OwnedValue, Value};
@@ -371,29 +373,12 @@ fn no_portal_on_the_bus_fails_quickly() {
     assert!(err.to_string().contains("no desktop portal"), "{err}");
 }
 
-struct OtherPortal;
-
-#[zbus::interface(name = "org.freedesktop.portal.Settings")]
-impl OtherPortal {
-    #[zbus(property, name = "version")]
-    fn version(&self) -> u32 {
-        2
-    }
-}
-
 #[test]
 fn a_portal_without_global_shortcuts_says_so() {
     let bus = DbusSession::start();
     // A portal (an older one, say) that serves other interfaces but no
     // GlobalShortcuts.
-    let _other = zbus::blocking::connection::Builder::address(bus.address.as_str())
-        .unwrap()
-        .serve_at(PORTAL_PATH, OtherPortal)
-        .unwrap()
-        .name("org.freedesktop.portal.Desktop")
-        .unwrap()
-        .build()
-        .unwrap();
+    let _other = serve_portal_without_the_interface(&bus);
     let err = listen_on(&bus.address, &ctrl_alt_space(), Box::new(|_| {}))
         .err()
         .expect("a portal without GlobalShortcuts must fail");

@@ -34,7 +34,9 @@ use dbus::DbusSession;
 use ezflow_desktop::insert::{
     InsertError, InsertMethod, Insertion, RemoteDesktopInserter, TextInserter,
 };
-use portal_support::{request_path, respond_later, PORTAL_PATH};
+use portal_support::{
+    request_path, respond_later, serve_portal_without_the_interface, PORTAL_PATH,
+};
 use zbus::blocking::Connection;
 use zbus::message::Header;
 use zbus::zvariant::{ObjectPath, OwnedObjectPath, OwnedValue, Value};
@@ -578,27 +580,10 @@ fn no_portal_on_the_bus_fails_quickly() {
     assert!(err.to_string().contains("no desktop portal"), "{err}");
 }
 
-struct OtherPortal;
-
-#[zbus::interface(name = "org.freedesktop.portal.Settings")]
-impl OtherPortal {
-    #[zbus(property, name = "version")]
-    fn version(&self) -> u32 {
-        2
-    }
-}
-
 #[test]
 fn a_portal_without_remote_desktop_says_so() {
     let bus = DbusSession::start();
-    let _other = zbus::blocking::connection::Builder::address(bus.address.as_str())
-        .unwrap()
-        .serve_at(PORTAL_PATH, OtherPortal)
-        .unwrap()
-        .name("org.freedesktop.portal.Desktop")
-        .unwrap()
-        .build()
-        .unwrap();
+    let _other = serve_portal_without_the_interface(&bus);
     let err = RemoteDesktopInserter::connect_on(&bus.address, None, None)
         .err()
         .expect("a portal without RemoteDesktop must fail");

@@ -11,6 +11,8 @@ use zbus::blocking::Connection;
 use zbus::message::Header;
 use zbus::zvariant::{OwnedObjectPath, OwnedValue};
 
+use super::dbus::DbusSession;
+
 pub const PORTAL_PATH: &str = "/org/freedesktop/portal/desktop";
 
 /// `/org/freedesktop/portal/desktop/request/SENDER/TOKEN`, as the portal
@@ -48,4 +50,28 @@ pub fn respond_later(
         )
         .unwrap();
     });
+}
+
+/// A portal (an older one, say) that serves other interfaces only.
+struct OtherPortal;
+
+#[zbus::interface(name = "org.freedesktop.portal.Settings")]
+impl OtherPortal {
+    #[zbus(property, name = "version")]
+    fn version(&self) -> u32 {
+        2
+    }
+}
+
+/// Serves, on `bus`, a desktop portal that has only the Settings interface;
+/// it runs until the returned connection is dropped.
+pub fn serve_portal_without_the_interface(bus: &DbusSession) -> Connection {
+    zbus::blocking::connection::Builder::address(bus.address.as_str())
+        .unwrap()
+        .serve_at(PORTAL_PATH, OtherPortal)
+        .unwrap()
+        .name("org.freedesktop.portal.Desktop")
+        .unwrap()
+        .build()
+        .unwrap()
 }
