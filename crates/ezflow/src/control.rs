@@ -3,6 +3,7 @@
 //! words (or JSON for `status --json`). Also `ezflow microphones`, which
 //! needs no running app.
 
+use crate::output::outln;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -65,14 +66,14 @@ pub fn status(stats: bool, json: bool) -> anyhow::Result<ExitCode> {
         }
     }
     if json {
-        println!("{}", serde_json::Value::Object(objects));
+        outln!("{}", serde_json::Value::Object(objects));
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn print_response(request: Request, response: Response) -> anyhow::Result<ExitCode> {
     match response {
-        Response::Done { state } => println!("{}: now {state}", request.name()),
+        Response::Done { state } => outln!("{}: now {state}", request.name()),
         Response::Status(status) => print_status(status),
         Response::Stats(stats) => print_stats(&stats),
         Response::Error { error } => {
@@ -86,8 +87,8 @@ fn print_response(request: Request, response: Response) -> anyhow::Result<ExitCo
 fn print_status(status: StatusReport) {
     {
         {
-            println!("state:        {}", status.state);
-            println!(
+            outln!("state:        {}", status.state);
+            outln!(
                 "model:        {} ({})",
                 status.model,
                 if status.model_loaded {
@@ -96,17 +97,17 @@ fn print_status(status: StatusReport) {
                     "not loaded"
                 }
             );
-            println!(
+            outln!(
                 "hotkey:       {}",
                 status.hotkey.as_deref().unwrap_or("none registered")
             );
-            println!(
+            outln!(
                 "tray:         {}",
                 if status.tray { "shown" } else { "none" }
             );
-            println!("pid:          {}", status.pid);
+            outln!("pid:          {}", status.pid);
             if let Some(error) = status.last_error {
-                println!("last error:   {error}");
+                outln!("last error:   {error}");
             }
         }
     }
@@ -118,43 +119,43 @@ fn print_stats(stats: &StatsReport) {
             format!("{:.1} MiB", b as f64 / 1024.0 / 1024.0)
         })
     };
-    println!(
+    outln!(
         "memory:       {} PSS, {} RSS",
         mib(stats.pss_bytes),
         mib(stats.rss_bytes)
     );
-    println!("uptime:       {} s", stats.uptime_secs);
+    outln!("uptime:       {} s", stats.uptime_secs);
     match stats.model_loaded_since {
         Some(since) => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(since, |d| d.as_secs());
-            println!("model in memory for {} s", now.saturating_sub(since));
+            outln!("model in memory for {} s", now.saturating_sub(since));
         }
-        None => println!("model not in memory"),
+        None => outln!("model not in memory"),
     }
     if let Some(ms) = stats.last_load_ms {
-        println!("last load:    {ms} ms");
+        outln!("last load:    {ms} ms");
     }
-    println!("dictations today: {}", stats.dictations_today);
+    outln!("dictations today: {}", stats.dictations_today);
     match (stats.median_latency_ms, stats.median_real_time_factor) {
-        (Some(latency), rtf) => println!(
+        (Some(latency), rtf) => outln!(
             "last {} dictations: median latency {latency} ms (end of speech to text), \
              median real-time factor {}",
             stats.recent_dictations,
             rtf.map_or("unknown".to_owned(), |f| format!("{f:.3}"))
         ),
-        _ => println!("no dictations yet"),
+        _ => outln!("no dictations yet"),
     }
 }
 
 pub fn microphones() -> anyhow::Result<ExitCode> {
     let devices = capture::input_devices()?;
     if devices.is_empty() {
-        println!("No microphones found.");
+        outln!("No microphones found.");
     }
     for name in devices {
-        println!("{name}");
+        outln!("{name}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -7,6 +7,7 @@ mod cli;
 mod control;
 mod logging;
 mod models;
+mod output;
 mod telemetry;
 mod transcribe;
 
@@ -16,6 +17,7 @@ use clap::Parser;
 use ezflow_core::settings::Settings;
 
 use cli::{Cli, Command};
+use output::{out, outln};
 
 fn main() -> ExitCode {
     let started = std::time::Instant::now();
@@ -96,7 +98,7 @@ fn load_settings() -> anyhow::Result<Settings> {
 fn show_settings() -> anyhow::Result<ExitCode> {
     let path = ezflow_core::paths::settings_file()?;
     let settings = load_settings()?;
-    println!("# {}", path.display());
-    print!("{}", settings.to_toml_string());
+    outln!("# {}", path.display());
+    out!("{}", settings.to_toml_string());
     Ok(ExitCode::SUCCESS)
 }

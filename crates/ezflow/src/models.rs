@@ -2,6 +2,7 @@
 //! and import models. The work is the core library's `models`, `download`
 //! and `import`; this module only talks to the terminal.
 
+use crate::output::outln;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -24,13 +25,13 @@ pub fn run(command: ModelsCommand, settings: &Settings) -> anyhow::Result<ExitCo
         ModelsCommand::Download { id } => download(&store, &id, settings),
         ModelsCommand::Remove { id } => {
             for path in store.remove(&id)? {
-                println!("removed {}", path.display());
+                outln!("removed {}", path.display());
             }
             Ok(())
         }
         ModelsCommand::Path { id } => {
             let path = store.resolve(&id)?;
-            println!("{}", path.display());
+            outln!("{}", path.display());
             Ok(())
         }
         ModelsCommand::Import {
@@ -57,11 +58,13 @@ fn list(store: &ModelStore, settings: &Settings) -> anyhow::Result<()> {
     let active = store.resolve(&settings.model).ok();
     let is_active = |path: &Path| active.as_deref() == Some(path);
 
-    println!("Models in {}", store.dir().display());
-    println!();
-    println!(
+    outln!("Models in {}", store.dir().display());
+    outln!();
+    outln!(
         "  {:<22} {:>10}  {:<12} description",
-        "id", "size", "status"
+        "id",
+        "size",
+        "status"
     );
     for entry in catalog::all() {
         let here = installed.iter().find(|m| m.id == entry.id);
@@ -79,7 +82,7 @@ fn list(store: &ModelStore, settings: &Settings) -> anyhow::Result<()> {
                 None => String::new(),
             },
         };
-        println!(
+        outln!(
             "  {:<22} {:>10}  {:<12} {}",
             entry.id,
             human_bytes(entry.size_bytes),
@@ -89,15 +92,15 @@ fn list(store: &ModelStore, settings: &Settings) -> anyhow::Result<()> {
     }
     let others: Vec<_> = installed.iter().filter(|m| m.catalog.is_none()).collect();
     if !others.is_empty() {
-        println!();
-        println!("  Imported or added by hand:");
+        outln!();
+        outln!("  Imported or added by hand:");
         for m in others {
             let status = if is_active(&m.path) {
                 "active"
             } else {
                 "installed"
             };
-            println!(
+            outln!(
                 "  {:<22} {:>10}  {:<12} {}",
                 m.id,
                 human_bytes(m.size_bytes),
@@ -107,8 +110,8 @@ fn list(store: &ModelStore, settings: &Settings) -> anyhow::Result<()> {
         }
     }
     if active.is_none() {
-        println!();
-        println!(
+        outln!();
+        outln!(
             "  The settings name model '{}', which is not installed: run `ezflow models download {}`.",
             settings.model, settings.model
         );
@@ -137,7 +140,7 @@ fn download(store: &ModelStore, id: &str, settings: &Settings) -> anyhow::Result
     bar.finish_and_clear();
     let report = result?;
     match report.download {
-        None => println!(
+        None => outln!(
             "{id} is already installed at {}",
             report.model.path.display()
         ),
@@ -147,7 +150,7 @@ fn download(store: &ModelStore, id: &str, settings: &Settings) -> anyhow::Result
             } else {
                 String::new()
             };
-            println!(
+            outln!(
                 "installed {id} ({}, SHA-256 {}{resumed}) at {}",
                 human_bytes(outcome.size_bytes),
                 if outcome.checksum_verified {
@@ -207,7 +210,7 @@ fn import(
     );
     bar.finish_and_clear();
     let report = result?;
-    println!(
+    outln!(
         "imported {} ({} tensors, {}) to {}",
         report.model_id,
         report.tensor_count,

@@ -3,6 +3,7 @@
 //! work is done. Telemetry problems are logged and never change a command's
 //! result.
 
+use crate::output::outln;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -79,7 +80,7 @@ fn endpoint_line(endpoint: Option<&(String, EndpointSource)>) -> String {
 fn status(settings: &Settings) -> anyhow::Result<()> {
     let telemetry = client(settings)?;
     let status = telemetry.status()?;
-    println!(
+    outln!(
         "telemetry:   {}",
         if status.enabled {
             "on (ezflow telemetry disable turns it off)"
@@ -87,21 +88,21 @@ fn status(settings: &Settings) -> anyhow::Result<()> {
             "off (nothing is recorded or sent; ezflow telemetry enable turns it on)"
         }
     );
-    println!("endpoint:    {}", endpoint_line(status.endpoint.as_ref()));
+    outln!("endpoint:    {}", endpoint_line(status.endpoint.as_ref()));
     match status.oldest_queued {
-        Some(oldest) => println!(
+        Some(oldest) => outln!(
             "queued:      {} events, the oldest from {oldest}",
             status.queued
         ),
-        None => println!("queued:      0 events"),
+        None => outln!("queued:      0 events"),
     }
     match &status.last_send {
-        Some(record) => println!("last send:   {} ({})", when(record.at), record.outcome),
-        None => println!("last send:   never"),
+        Some(record) => outln!("last send:   {} ({})", when(record.at), record.outcome),
+        None => outln!("last send:   never"),
     }
-    println!("files:       {}", status.dir.display());
+    outln!("files:       {}", status.dir.display());
     if std::env::var_os(PRINT_ENV).is_some() {
-        println!("{PRINT_ENV} is set: batches are printed to stderr instead of sent.");
+        outln!("{PRINT_ENV} is set: batches are printed to stderr instead of sent.");
     }
     Ok(())
 }
@@ -116,21 +117,21 @@ fn set_enabled(settings: &Settings, enabled: bool) -> anyhow::Result<()> {
     telemetry.forget_pending()?;
     new.save().context("cannot save the settings")?;
     if enabled {
-        println!("Anonymous usage statistics are on.");
-        println!(
+        outln!("Anonymous usage statistics are on.");
+        outln!(
             "Sent: app start, each transcription (audio length bucket, model, real-time factor),"
         );
-        println!(
+        outln!(
             "model downloads; with app version, OS and CPU type, and the hour. Never text, audio,"
         );
-        println!("file names or any identifier. See it first: ezflow telemetry preview.");
+        outln!("file names or any identifier. See it first: ezflow telemetry preview.");
         if telemetry.endpoint().is_none() {
-            println!("Note: {}.", endpoint_line(None));
+            outln!("Note: {}.", endpoint_line(None));
         }
     } else {
-        println!("Anonymous usage statistics are off.");
+        outln!("Anonymous usage statistics are off.");
         if dropped > 0 {
-            println!("Deleted {dropped} events that had not been sent.");
+            outln!("Deleted {dropped} events that had not been sent.");
         }
     }
     Ok(())
@@ -139,12 +140,12 @@ fn set_enabled(settings: &Settings, enabled: bool) -> anyhow::Result<()> {
 fn preview(settings: &Settings) -> anyhow::Result<()> {
     let telemetry = client(settings)?;
     if !telemetry.is_enabled() {
-        println!("Telemetry is off: nothing is recorded, so nothing will be sent.");
+        outln!("Telemetry is off: nothing is recorded, so nothing will be sent.");
         return Ok(());
     }
     match telemetry.preview()? {
-        Some(batch) => println!("{}", serde_json::to_string_pretty(&batch)?),
-        None => println!("Nothing is queued."),
+        Some(batch) => outln!("{}", serde_json::to_string_pretty(&batch)?),
+        None => outln!("Nothing is queued."),
     }
     Ok(())
 }
@@ -153,17 +154,17 @@ fn sent(settings: &Settings) -> anyhow::Result<()> {
     let telemetry = client(settings)?;
     let log = telemetry.sent_log()?;
     if log.is_empty() {
-        println!("Nothing has been sent.");
+        outln!("Nothing has been sent.");
     }
     for record in log {
-        println!(
+        outln!(
             "# {} to {}: {}",
             when(record.at),
             record.endpoint,
             record.outcome
         );
         if let Some(batch) = record.batch {
-            println!("{}", serde_json::to_string_pretty(&batch)?);
+            outln!("{}", serde_json::to_string_pretty(&batch)?);
         }
     }
     Ok(())
@@ -172,18 +173,18 @@ fn sent(settings: &Settings) -> anyhow::Result<()> {
 fn send(settings: &Settings) -> anyhow::Result<()> {
     let telemetry = client(settings)?;
     match telemetry.send_pending(&Delivery::new(CLI_SEND_TIMEOUT))? {
-        SendOutcome::Disabled => println!("Telemetry is off: nothing to send."),
+        SendOutcome::Disabled => outln!("Telemetry is off: nothing to send."),
         SendOutcome::NoEndpoint { queued } => {
-            println!("{queued} events wait, but {}.", endpoint_line(None))
+            outln!("{queued} events wait, but {}.", endpoint_line(None))
         }
         SendOutcome::Done {
             batches,
             events,
             dropped,
         } => {
-            println!("Sent {events} events in {batches} batches.");
+            outln!("Sent {events} events in {batches} batches.");
             if dropped > 0 {
-                println!("The collector refused {dropped} batches; they were dropped (see ezflow telemetry status).");
+                outln!("The collector refused {dropped} batches; they were dropped (see ezflow telemetry status).");
             }
         }
         SendOutcome::RetryLater { events, reason, .. } => {

@@ -2,6 +2,7 @@
 //! model lifecycle of the core library, print text or JSON. A file that
 //! cannot be read is reported on its own line and the others still run.
 
+use crate::output::outln;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::mpsc::Receiver;
@@ -103,7 +104,7 @@ pub fn run(args: TranscribeArgs, settings: &Settings) -> anyhow::Result<ExitCode
     // Everything the user asked for is printed; only now may telemetry
     // spend a moment on the network.
     if let Some(t) = &telemetry {
-        std::io::Write::flush(&mut std::io::stdout())?;
+        crate::output::flush();
         crate::telemetry::deliver_at_exit(t);
     }
     Ok(if failures == 0 {
@@ -180,11 +181,11 @@ fn print_result(
             segments: &transcript.segments,
             timings,
         };
-        println!("{}", serde_json::to_string(&json)?);
+        outln!("{}", serde_json::to_string(&json)?);
     } else if args.files.len() > 1 {
-        println!("{}: {}", file.display(), transcript.text);
+        outln!("{}: {}", file.display(), transcript.text);
     } else {
-        println!("{}", transcript.text);
+        outln!("{}", transcript.text);
     }
     Ok(())
 }

@@ -416,3 +416,52 @@ fn settings_shows_the_file_and_values() {
     }
     let _ = std::io::stdout().flush();
 }
+
+#[test]
+fn output_to_a_reader_that_has_gone_away_ends_quietly() {
+    // As in `ezflow models list | head -0`: the pipe's read end is closed
+    // before ezflow starts, so its first write to stdout fails with EPIPE.
+    let mut fds = [0; 2];
+    // SAFETY: pipe() fills the two-element array it is given.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
+    // SAFETY: both descriptors were just created and are owned here.
+    let (read_end, write_end) = unsafe {
+        use std::os::fd::FromRawFd;
+        (
+            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    };
+    drop(read_end);
+    let user = User::new();
+    for args in [&["settings"][..], &["models", "list"]] {
+        let out = user
+            .ezflow()
+            .args(args)
+            .stdout(write_end.try_clone().expect("dup"))
+            .output()
+            .expect("ezflow runs");
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).is_empty(), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn output_to_a_full_disk_is_named() {
+    let user = User::new();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let out = user
+        .ezflow()
+        .arg("settings")
+        .stdout(full)
+        .output()
+        .expect("ezflow runs");
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("cannot write to standard output"), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
