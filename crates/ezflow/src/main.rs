@@ -98,6 +98,16 @@ fn load_settings() -> anyhow::Result<Settings> {
 fn show_settings() -> anyhow::Result<ExitCode> {
     let path = ezflow_core::paths::settings_file()?;
     let settings = load_settings()?;
+    // The core takes any non-empty hotkey text; whether it names a shortcut
+    // is the desktop's to say. Say it here too, so a typo is found without
+    // starting the app.
+    if let Err(e) = settings.hotkey.parse::<ezflow_desktop::hotkey::Shortcut>() {
+        eprintln!(
+            "ezflow: warning: {}: hotkey {:?}: {e}; the app registers no hotkey until it is fixed",
+            path.display(),
+            settings.hotkey
+        );
+    }
     outln!("# {}", path.display());
     out!("{}", settings.to_toml_string());
     Ok(ExitCode::SUCCESS)

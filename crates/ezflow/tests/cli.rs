@@ -418,6 +418,31 @@ fn settings_shows_the_file_and_values() {
 }
 
 #[test]
+fn settings_names_a_hotkey_the_app_cannot_register() {
+    let user = User::new();
+    std::fs::create_dir_all(user.config_dir()).expect("config dir");
+    let settings = user.config_dir().join("settings.toml");
+    std::fs::write(&settings, "hotkey = \"Ctrl+Alt+Spcae\"\n").expect("write");
+    let out = user.run(&["settings"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("hotkey \"Ctrl+Alt+Spcae\""), "{err}");
+    assert!(err.contains("did you mean Space?"), "{err}");
+    assert!(err.contains("settings.toml"), "{err}");
+    // The value is shown as written, and the file is left as it was.
+    assert!(stdout(&out).contains("Ctrl+Alt+Spcae"), "{}", stdout(&out));
+    assert_eq!(
+        std::fs::read_to_string(&settings).expect("read"),
+        "hotkey = \"Ctrl+Alt+Spcae\"\n"
+    );
+
+    std::fs::write(&settings, "hotkey = \"Ctrl+Alt+Space\"\n").expect("write");
+    let out = user.run(&["settings"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("hotkey"), "{}", stderr(&out));
+}
+
+#[test]
 fn output_to_a_reader_that_has_gone_away_ends_quietly() {
     // As in `ezflow models list | head -0`: the pipe's read end is closed
     // before ezflow starts, so its first write to stdout fails with EPIPE.
