@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 
 use crate::audio::{self, AudioError, Clip};
+use crate::timing::timed;
 use sink::Sink;
 
 /// The default longest recording.
@@ -388,10 +389,7 @@ fn timed_to_clip(samples: &[f32], device_rate: u32) -> Result<(Clip, Duration), 
         frames = samples.len(),
         duration_ms = tracing::field::Empty,
     );
-    let started = Instant::now();
-    let clip = span.in_scope(|| to_clip(samples, device_rate));
-    let took = started.elapsed();
-    span.record("duration_ms", took.as_secs_f64() * 1000.0);
+    let (clip, took) = timed(span, || to_clip(samples, device_rate));
     Ok((clip?, took))
 }
 

@@ -28,6 +28,7 @@ use whisper_rs::{
 use crate::audio::{self, WHISPER_SAMPLE_RATE};
 use crate::model_file;
 use crate::settings::Language;
+use crate::timing::{millis, timed};
 
 /// Whisper's encoder sees at most 30 s: 1500 frames of 20 ms.
 const FULL_AUDIO_CTX: i32 = 1500;
@@ -439,21 +440,6 @@ fn base_params(language: Option<&'static str>) -> FullParams<'static, 'static> {
     params.set_print_timestamps(false);
     cache.push((language, params.clone()));
     params
-}
-
-/// Runs `f` inside `span`, records how long it took as the span's
-/// `duration_ms` field (the span must declare it), and returns both.
-fn timed<T>(span: Span, f: impl FnOnce() -> T) -> (T, Duration) {
-    let started = Instant::now();
-    let value = span.in_scope(f);
-    let took = started.elapsed();
-    span.record("duration_ms", millis(took));
-    (value, took)
-}
-
-/// Milliseconds, to the microsecond.
-fn millis(duration: Duration) -> f64 {
-    (duration.as_secs_f64() * 1e6).round() / 1e3
 }
 
 /// Where the time inside one `whisper_full` call went.

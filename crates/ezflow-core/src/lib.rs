@@ -21,3 +21,4 @@ pub mod paths;
 pub mod settings;
 pub mod stats;
 pub mod telemetry;
+mod timing;

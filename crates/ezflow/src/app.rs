@@ -606,24 +606,24 @@ impl App {
                     chars = text.len(),
                     "dictation transcribed"
                 );
-                match &dictation {
-                    Some((span, _)) => span.in_scope(|| self.insert(&text)),
+                match dictation {
                     None => self.insert(&text),
-                }
-                if let Some((span, stopped_at)) = dictation {
-                    let sample = DictationSample {
-                        audio,
-                        latency: stopped_at.elapsed(),
-                        transcription: took,
-                    };
-                    tracing::info!(
-                        latency_ms = sample.latency.as_millis() as u64,
-                        real_time_factor = sample.real_time_factor().unwrap_or_default(),
-                        "dictation done"
-                    );
-                    self.stats.record(sample, SystemTime::now());
-                    // Closing the span ends the operation the slow log times.
-                    drop(span);
+                    Some((span, stopped_at)) => {
+                        span.in_scope(|| self.insert(&text));
+                        let sample = DictationSample {
+                            audio,
+                            latency: stopped_at.elapsed(),
+                            transcription: took,
+                        };
+                        tracing::info!(
+                            latency_ms = sample.latency.as_millis() as u64,
+                            real_time_factor = sample.real_time_factor().unwrap_or_default(),
+                            "dictation done"
+                        );
+                        self.stats.record(sample, SystemTime::now());
+                        // Closing the span ends the operation the slow log times.
+                        drop(span);
+                    }
                 }
                 match &self.last_error {
                     Some(error) => Response::error(error),

@@ -85,31 +85,27 @@ fn print_response(request: Request, response: Response) -> anyhow::Result<ExitCo
 }
 
 fn print_status(status: StatusReport) {
-    {
-        {
-            outln!("state:        {}", status.state);
-            outln!(
-                "model:        {} ({})",
-                status.model,
-                if status.model_loaded {
-                    "loaded"
-                } else {
-                    "not loaded"
-                }
-            );
-            outln!(
-                "hotkey:       {}",
-                status.hotkey.as_deref().unwrap_or("none registered")
-            );
-            outln!(
-                "tray:         {}",
-                if status.tray { "shown" } else { "none" }
-            );
-            outln!("pid:          {}", status.pid);
-            if let Some(error) = status.last_error {
-                outln!("last error:   {error}");
-            }
+    outln!("state:        {}", status.state);
+    outln!(
+        "model:        {} ({})",
+        status.model,
+        if status.model_loaded {
+            "loaded"
+        } else {
+            "not loaded"
         }
+    );
+    outln!(
+        "hotkey:       {}",
+        status.hotkey.as_deref().unwrap_or("none registered")
+    );
+    outln!(
+        "tray:         {}",
+        if status.tray { "shown" } else { "none" }
+    );
+    outln!("pid:          {}", status.pid);
+    if let Some(error) = status.last_error {
+        outln!("last error:   {error}");
     }
 }
 

@@ -7,8 +7,9 @@
 //! An operation is a span with no parent (a dictation from key-up to text,
 //! a model load, the start); its stages are the spans opened inside it, on
 //! any thread. A span with the field `paced_by_user` (the recording, whose
-//! length is the speaker's) is never an operation. Timing a span is two `Instant` reads; nothing runs between
-//! spans, and nothing here runs on a timer.
+//! length is the speaker's) is never an operation. Timing a span is two
+//! `Instant` reads; nothing runs between spans, and nothing here runs on a
+//! timer.
 
 use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
