@@ -259,28 +259,11 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// The keycode of `keysym` on the X server's keyboard.
-fn keycode_of(conn: &impl x11rb::connection::Connection, keysym: u32) -> u8 {
-    let setup = conn.setup();
-    let (min, max) = (setup.min_keycode, setup.max_keycode);
-    let map = conn
-        .get_keyboard_mapping(min, max - min + 1)
-        .expect("keyboard mapping")
-        .reply()
-        .expect("keyboard mapping reply");
-    let per = map.keysyms_per_keycode as usize;
-    map.keysyms
-        .chunks(per)
-        .position(|syms| syms.contains(&keysym))
-        .map(|i| min + i as u8)
-        .unwrap_or_else(|| panic!("keysym {keysym:#x} is not on Xvfb's keyboard"))
-}
-
 /// Presses or releases Ctrl+Alt+Space through XTest, as a keyboard would.
 fn hotkey(display: &str, down: bool) {
     let (conn, _) = x11rb::connect(Some(display)).expect("connect to Xvfb");
-    let keycode = |keysym| keycode_of(&conn, keysym);
-    let keys = [keycode(0xffe3), keycode(0xffe9), keycode(0x20)]; // Control_L, Alt_L, space
+    let map = x11_apps::KeyboardMap::fetch(&conn);
+    let keys = [map.keycode(0xffe3), map.keycode(0xffe9), map.keycode(0x20)]; // Control_L, Alt_L, space
     let kind = if down { 2 } else { 3 }; // KeyPress, KeyRelease
     let order: Vec<u8> = if down {
         keys.to_vec()
@@ -424,7 +407,7 @@ fn dictation_from_hotkey_to_text_in_the_focused_window() {
 fn grab_ctrl_alt_space(display: &str) -> x11rb::rust_connection::RustConnection {
     let (conn, screen) = x11rb::connect(Some(display)).expect("connect to Xvfb");
     let root = conn.setup().roots[screen].root;
-    let space = keycode_of(&conn, 0x20);
+    let space = x11_apps::KeyboardMap::fetch(&conn).keycode(0x20);
     conn.grab_key(
         false,
         root,

@@ -446,17 +446,7 @@ fn settings_names_a_hotkey_the_app_cannot_register() {
 fn output_to_a_reader_that_has_gone_away_ends_quietly() {
     // As in `ezflow models list | head -0`: the pipe's read end is closed
     // before ezflow starts, so its first write to stdout fails with EPIPE.
-    let mut fds = [0; 2];
-    // SAFETY: pipe() fills the two-element array it is given.
-    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
-    // SAFETY: both descriptors were just created and are owned here.
-    let (read_end, write_end) = unsafe {
-        use std::os::fd::FromRawFd;
-        (
-            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
-            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
-        )
-    };
+    let (read_end, write_end) = std::io::pipe().expect("pipe");
     drop(read_end);
     let user = User::new();
     for args in [&["settings"][..], &["models", "list"]] {

@@ -93,7 +93,11 @@ impl KeyboardMap {
     }
 
     pub fn keycode(&self, keysym: u32) -> u8 {
-        let index = self.keysyms.iter().position(|&s| s == keysym).unwrap();
+        let index = self
+            .keysyms
+            .iter()
+            .position(|&s| s == keysym)
+            .unwrap_or_else(|| panic!("keysym {keysym:#x} is not on Xvfb's keyboard"));
         self.min_keycode + u8::try_from(index / self.per).unwrap()
     }
 }
