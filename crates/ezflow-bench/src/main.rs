@@ -261,12 +261,7 @@ fn measure_loads(desktop: &Desktop, app: &mut App, loads: usize) -> Result<LoadF
         load_times.push(took);
         // "model loaded in N ms", logged as the load ends.
         if let Ok(line) = app.wait_for_line("model loaded in", session::QUICK) {
-            if let Some(ms) = line
-                .split("model loaded in ")
-                .nth(1)
-                .and_then(|rest| rest.split_whitespace().next())
-                .and_then(|n| n.parse().ok())
-            {
+            if let Some(ms) = session::logged_ms(&line, "model loaded in") {
                 own_load_ms.push(ms);
             }
         }

@@ -155,11 +155,7 @@ impl Desktop {
         };
         let to_tray = to_tray?;
         let line = app.wait_for_line("startup complete in", QUICK)?;
-        let own_ms = line
-            .split("startup complete in ")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|n| n.parse().ok());
+        let own_ms = logged_ms(&line, "startup complete in");
         Ok((app, Startup { to_tray, own_ms }))
     }
 
@@ -307,4 +303,15 @@ impl Drop for App {
             let _ = child.wait();
         }
     }
+}
+
+/// The number after `prefix` in one of the app's log lines
+/// (`"startup complete in 6 ms …"` → 6.0).
+pub fn logged_ms(line: &str, prefix: &str) -> Option<f64> {
+    line.split(prefix)
+        .nth(1)?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
