@@ -227,7 +227,7 @@ pub enum TrayError {
     #[error("no D-Bus session bus: {0}")]
     NoSessionBus(String),
     /// The session bus has no system tray: no StatusNotifierWatcher, or one
-    /// with no StatusNotifierHost (the desktop shows no tray icons).
+    /// that did not accept the icon (the desktop shows no tray icons).
     #[error("no system tray on the session bus: {0}")]
     NoHost(String),
     /// Any other D-Bus failure while registering the icon.

@@ -60,8 +60,7 @@ pub fn listen_on(
     shortcut: &Shortcut,
     on_event: Box<dyn Fn(HotkeyEvent) + Send + Sync>,
 ) -> Result<Box<dyn HotkeyListener>, HotkeyError> {
-    let (portal, version) = Portal::connect(address, SHORTCUTS_INTERFACE)?;
-    tracing::debug!(version, "GlobalShortcuts portal found");
+    let (portal, _) = Portal::connect(address, SHORTCUTS_INTERFACE)?;
     bind(portal, shortcut, on_event)
 }
 

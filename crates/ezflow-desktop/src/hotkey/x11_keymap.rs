@@ -166,7 +166,7 @@ pub(crate) fn text_keysyms(text: &str) -> Vec<u32> {
 
 /// The X keysym of a character: Latin-1 keysyms are the code points,
 /// everything else is the Unicode keysym 0x0100_0000 + code point.
-pub(crate) fn char_keysym(c: char) -> u32 {
+fn char_keysym(c: char) -> u32 {
     let code = u32::from(c);
     match code {
         0x20..=0x7e | 0xa0..=0xff => code,

@@ -92,7 +92,6 @@ impl RemoteDesktopInserter {
     ) -> Result<RemoteDesktopInserter, InsertError> {
         let restore_token = token_file.and_then(read_token);
         let (portal, version) = Portal::connect(address, REMOTE_DESKTOP_INTERFACE)?;
-        tracing::debug!(version, "RemoteDesktop portal found");
         let session = match portal
             .property_u32(REMOTE_DESKTOP_INTERFACE, "AvailableDeviceTypes")
             .map_err(InsertError::from)

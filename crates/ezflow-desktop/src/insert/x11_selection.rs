@@ -523,7 +523,7 @@ impl Clipboard for X11Clipboard {
 
 /// How long the focused application has to fetch pasted text before the
 /// previous clipboard is put back anyway.
-pub(crate) const PASTE_FETCH_TIMEOUT: Duration = Duration::from_secs(2);
+const PASTE_FETCH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A paste through the CLIPBOARD: puts `text` on it, calls `press_paste`
 /// (which sends Ctrl+V by whatever means), waits for the focused

@@ -309,9 +309,6 @@ fn tray_error(err: ::ksni::Error) -> TrayError {
         ::ksni::Error::Watcher(e) => TrayError::NoHost(format!(
             "the StatusNotifierWatcher did not accept the icon: {e}"
         )),
-        ::ksni::Error::WontShow => TrayError::NoHost(
-            "a StatusNotifierWatcher runs but no StatusNotifierHost is registered".to_owned(),
-        ),
         other => TrayError::Dbus(other.to_string()),
     }
 }
