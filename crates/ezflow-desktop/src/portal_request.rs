@@ -184,20 +184,13 @@ impl Portal {
         session: &OwnedObjectPath,
         on_closed: impl FnOnce(String) + Send + 'static,
     ) -> Result<JoinHandle<()>, PortalError> {
-        let rule = MatchRule::builder()
-            .msg_type(MessageType::Signal)
-            .sender(self.owner.as_str())
-            .and_then(|b| b.interface(SESSION_INTERFACE))
-            .and_then(|b| b.member("Closed"))
-            .and_then(|b| b.path(session.as_str()))
-            .map(|b| b.build())
-            .map_err(|e| failed(format!("bad match rule for {session}: {e}")))?;
-        let mut signals =
-            MessageIterator::for_match_rule(rule, &self.conn, Some(4)).map_err(|e| {
-                failed(format!(
-                    "cannot subscribe to the session's Closed signal: {e}"
-                ))
-            })?;
+        let mut signals = self.subscribe(
+            SESSION_INTERFACE,
+            Some("Closed"),
+            session.as_str(),
+            Some(4),
+            "the session's Closed signal",
+        )?;
         std::thread::Builder::new()
             .name("ezflow-portal-session".to_owned())
             .spawn(move || {
@@ -231,16 +224,13 @@ impl Portal {
         }
     }
 
-    /// A match rule for the signals of `interface` on the portal object,
-    /// from the portal only.
-    pub(crate) fn signal_rule(&self, interface: &str) -> Result<MatchRule<'static>, PortalError> {
-        MatchRule::builder()
-            .msg_type(MessageType::Signal)
-            .sender(self.owner.clone())
-            .and_then(|b| b.interface(interface.to_owned()))
-            .and_then(|b| b.path(PORTAL_PATH))
-            .map(|b| b.build())
-            .map_err(|e| failed(format!("bad signal match rule: {e}")))
+    /// Subscribes to every signal of `interface` on the portal object, from
+    /// the portal only, queueing them all until read.
+    pub(crate) fn subscribe_signals(
+        &self,
+        interface: &str,
+    ) -> Result<MessageIterator, PortalError> {
+        self.subscribe(interface, None, PORTAL_PATH, None, "the portal's signals")
     }
 
     /// Subscribes to the `Response` of the request that `handle_token` will
@@ -248,16 +238,39 @@ impl Portal {
     /// missed.
     fn subscribe_response(&self, handle_token: &str) -> Result<MessageIterator, PortalError> {
         let path = format!("{PORTAL_PATH}/request/{}/{handle_token}", self.sender);
-        let rule = MatchRule::builder()
+        self.subscribe(
+            REQUEST_INTERFACE,
+            Some("Response"),
+            &path,
+            Some(4),
+            "the portal's answer",
+        )
+    }
+
+    /// Subscribes to the signals of `interface` (only `member`, when given)
+    /// that the portal sends from the object at `path`; `what` names them in
+    /// the error. `max_queued` bounds how many wait unread (`None`: no bound).
+    fn subscribe(
+        &self,
+        interface: &str,
+        member: Option<&str>,
+        path: &str,
+        max_queued: Option<usize>,
+        what: &str,
+    ) -> Result<MessageIterator, PortalError> {
+        let mut rule = MatchRule::builder()
             .msg_type(MessageType::Signal)
             .sender(self.owner.as_str())
-            .and_then(|b| b.interface(REQUEST_INTERFACE))
-            .and_then(|b| b.member("Response"))
-            .and_then(|b| b.path(path.as_str()))
+            .and_then(|b| b.interface(interface))
+            .and_then(|b| b.path(path));
+        if let Some(member) = member {
+            rule = rule.and_then(|b| b.member(member));
+        }
+        let rule = rule
             .map(|b| b.build())
-            .map_err(|e| failed(format!("bad request match rule for {path}: {e}")))?;
-        MessageIterator::for_match_rule(rule, &self.conn, Some(4))
-            .map_err(|e| failed(format!("cannot subscribe to the portal's answer: {e}")))
+            .map_err(|e| failed(format!("bad match rule for {what} at {path}: {e}")))?;
+        MessageIterator::for_match_rule(rule, &self.conn, max_queued)
+            .map_err(|e| failed(format!("cannot subscribe to {what}: {e}")))
     }
 }
 

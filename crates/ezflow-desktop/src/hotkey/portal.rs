@@ -180,12 +180,7 @@ fn start(
     on_event: Box<dyn Fn(HotkeyEvent) + Send + Sync>,
 ) -> Result<(Arc<Reporter>, Vec<JoinHandle<()>>), HotkeyError> {
     bind_shortcuts(portal, session, shortcut)?;
-    let signals = MessageIterator::for_match_rule(
-        portal.signal_rule(SHORTCUTS_INTERFACE)?,
-        portal.conn(),
-        None,
-    )
-    .map_err(|e| portal_error(format!("cannot subscribe to the portal's signals: {e}")))?;
+    let signals = portal.subscribe_signals(SHORTCUTS_INTERFACE)?;
     let reporter = Arc::new(Reporter {
         on_event,
         state: Mutex::new(ReportState::default()),
