@@ -25,7 +25,8 @@ use dbus::DbusSession;
 use ezflow_desktop::hotkey::portal::listen_on;
 use ezflow_desktop::hotkey::{HotkeyError, HotkeyEvent, HotkeyListener, Shortcut};
 use portal_support::{
-    request_path, respond_later, serve_portal_without_the_interface, PORTAL_PATH,
+    emit_session_closed, request_path, respond_later, serve_portal_without_the_interface,
+    session_path, string, PORTAL_PATH,
 };
 use zbus::blocking::Connection;
 use zbus::message::Header;
@@ -63,13 +64,6 @@ struct StandIn {
     conn: Arc<Mutex<Option<Connection>>>,
 }
 
-fn token(options: &HashMap<String, OwnedValue>, key: &str) -> String {
-    match &**options.get(key).unwrap() {
-        Value::Str(s) => s.to_string(),
-        other => panic!("{key} is not a string: {other:?}"),
-    }
-}
-
 #[zbus::interface(name = "org.freedesktop.portal.GlobalShortcuts")]
 impl StandIn {
     fn create_session(
@@ -77,12 +71,8 @@ impl StandIn {
         #[zbus(header)] header: Header<'_>,
         options: HashMap<String, OwnedValue>,
     ) -> OwnedObjectPath {
-        let request = request_path(&header, &token(&options, "handle_token"));
-        let sender = request.as_str().split('/').nth(6).unwrap().to_owned();
-        let session = format!(
-            "{PORTAL_PATH}/session/{sender}/{}",
-            token(&options, "session_handle_token")
-        );
+        let request = request_path(&header, &string(&options, "handle_token").unwrap());
+        let session = session_path(&request, &options);
         let conn = self.conn.lock().unwrap().clone().unwrap();
         conn.object_server()
             .at(
@@ -111,14 +101,14 @@ impl StandIn {
         _parent_window: String,
         options: HashMap<String, OwnedValue>,
     ) -> OwnedObjectPath {
-        let request = request_path(&header, &token(&options, "handle_token"));
+        let request = request_path(&header, &string(&options, "handle_token").unwrap());
         for (id, props) in &shortcuts {
             self.seen
                 .send(Seen::Bound {
                     session: session_handle.to_string(),
                     id: id.clone(),
-                    trigger: token(props, "preferred_trigger"),
-                    description: token(props, "description"),
+                    trigger: string(props, "preferred_trigger").unwrap(),
+                    description: string(props, "description").unwrap(),
                 })
                 .unwrap();
         }
@@ -153,22 +143,12 @@ impl SessionStandIn {
         if self.closed_on_close {
             let conn = self.conn.lock().unwrap().clone().unwrap();
             let path = self.path.clone();
-            std::thread::spawn(move || emit_session_closed(&conn, &path));
+            // The client may be gone already.
+            std::thread::spawn(move || {
+                let _ = emit_session_closed(&conn, &path);
+            });
         }
     }
-}
-
-/// The session's `Closed` signal, as the portal sends it.
-fn emit_session_closed(conn: &Connection, session: &str) {
-    let details: HashMap<&str, Value<'_>> = HashMap::new();
-    // The client may be gone already.
-    let _ = conn.emit_signal(
-        None::<&str>,
-        session,
-        "org.freedesktop.portal.Session",
-        "Closed",
-        &(details,),
-    );
 }
 
 /// A running stand-in portal on a private bus.
@@ -453,7 +433,7 @@ fn a_session_closed_by_the_portal_is_reported_lost_once() {
 
     portal.emit("Activated", &session, "dictation");
     assert_eq!(next_event(&events), Pressed);
-    emit_session_closed(&portal.conn, &session);
+    emit_session_closed(&portal.conn, &session).unwrap();
     match next_event(&events) {
         HotkeyEvent::Lost { reason } => {
             assert!(reason.contains("closed the session"), "{reason}")
@@ -476,21 +456,10 @@ fn a_session_closed_by_the_portal_is_reported_lost_once() {
 
 #[test]
 fn the_bus_connection_ending_is_reported_lost_once() {
-    let Portal { bus, conn, seen } = Portal::start(0);
-    let (tx, events) = mpsc::channel();
-    let tx = Mutex::new(tx);
-    let listener = listen_on(
-        &bus.address,
-        &ctrl_alt_space(),
-        Box::new(move |event| {
-            let _ = tx.lock().unwrap().send(event);
-        }),
-    )
-    .unwrap();
-    assert!(matches!(
-        seen.recv_timeout(EVENT_TIMEOUT),
-        Ok(Seen::Bound { .. })
-    ));
+    let portal = Portal::start(0);
+    let (listener, events) = listen(&portal, &ctrl_alt_space());
+    bound_session(&portal);
+    let Portal { bus, conn, .. } = portal;
 
     // The session bus goes away (the session ends, or the bus crashed).
     drop(conn);

@@ -35,7 +35,8 @@ use ezflow_desktop::insert::{
     InsertError, InsertMethod, Insertion, RemoteDesktopInserter, TextInserter,
 };
 use portal_support::{
-    request_path, respond_later, serve_portal_without_the_interface, PORTAL_PATH,
+    emit_session_closed, request_path, respond_later, serve_portal_without_the_interface,
+    session_path, string, PORTAL_PATH,
 };
 use zbus::blocking::Connection;
 use zbus::message::Header;
@@ -100,13 +101,6 @@ struct StandIn {
     pasted: Sender<Option<String>>,
 }
 
-fn string(options: &HashMap<String, OwnedValue>, key: &str) -> Option<String> {
-    options.get(key).map(|v| match &**v {
-        Value::Str(s) => s.to_string(),
-        other => panic!("{key} is not a string: {other:?}"),
-    })
-}
-
 fn number(options: &HashMap<String, OwnedValue>, key: &str) -> Option<u32> {
     options
         .get(key)
@@ -125,11 +119,7 @@ impl StandIn {
         options: HashMap<String, OwnedValue>,
     ) -> OwnedObjectPath {
         let request = request_path(&header, &string(&options, "handle_token").unwrap());
-        let sender = request.as_str().split('/').nth(6).unwrap().to_owned();
-        let session = format!(
-            "{PORTAL_PATH}/session/{sender}/{}",
-            string(&options, "session_handle_token").unwrap()
-        );
+        let session = session_path(&request, &options);
         let conn = self.conn.lock().unwrap().clone().unwrap();
         conn.object_server()
             .at(
@@ -327,16 +317,7 @@ impl Portal {
         if !still_accept_keys {
             self.record.lock().unwrap().sessions.remove(session);
         }
-        let details: HashMap<&str, Value<'_>> = HashMap::new();
-        self.conn
-            .emit_signal(
-                None::<&str>,
-                session,
-                "org.freedesktop.portal.Session",
-                "Closed",
-                &(details,),
-            )
-            .unwrap();
+        emit_session_closed(&self.conn, session).unwrap();
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use zbus::blocking::Connection;
 use zbus::message::Header;
-use zbus::zvariant::{OwnedObjectPath, OwnedValue};
+use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
 
 use super::dbus::DbusSession;
 
@@ -25,6 +25,37 @@ pub fn request_path(header: &Header<'_>, token: &str) -> OwnedObjectPath {
         .trim_start_matches(':')
         .replace('.', "_");
     OwnedObjectPath::try_from(format!("{PORTAL_PATH}/request/{sender}/{token}")).unwrap()
+}
+
+/// The string option `key` of a portal call, if given.
+pub fn string(options: &HashMap<String, OwnedValue>, key: &str) -> Option<String> {
+    options.get(key).map(|v| match &**v {
+        Value::Str(s) => s.to_string(),
+        other => panic!("{key} is not a string: {other:?}"),
+    })
+}
+
+/// The path of the session a `CreateSession` call with `options` makes:
+/// `/org/freedesktop/portal/desktop/session/SENDER/TOKEN`, the sender taken
+/// from the call's `request` path.
+pub fn session_path(request: &OwnedObjectPath, options: &HashMap<String, OwnedValue>) -> String {
+    let sender = request.as_str().split('/').nth(6).unwrap();
+    format!(
+        "{PORTAL_PATH}/session/{sender}/{}",
+        string(options, "session_handle_token").unwrap()
+    )
+}
+
+/// The session's `Closed` signal, as the portal sends it.
+pub fn emit_session_closed(conn: &Connection, session: &str) -> zbus::Result<()> {
+    let details: HashMap<&str, Value<'_>> = HashMap::new();
+    conn.emit_signal(
+        None::<&str>,
+        session,
+        "org.freedesktop.portal.Session",
+        "Closed",
+        &(details,),
+    )
 }
 
 /// Emits the Request's `Response` from another thread, after the method's
