@@ -8,7 +8,7 @@ mod assets;
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 
-use assets::{asset, jfk, sentence, tiny_en, word_error_rate, JFK_TEXT};
+use assets::{asset, jfk, labelled, sentence, tiny_en, word_error_rate, JFK_TEXT};
 use ezflow_core::audio;
 use ezflow_core::engine::{DecodeOptions, EncoderWindow, EngineError, LoadedModel};
 use ezflow_core::settings::Language;
@@ -111,8 +111,7 @@ fn short_clips_are_as_accurate_as_the_full_window() {
     };
     let (mut fitted_errors, mut full_errors) = (0.0, 0.0);
     for clip in &clips {
-        let audio = asset(&format!("{clip}.wav"));
-        let text = std::fs::read_to_string(asset(&format!("{clip}.txt"))).expect("reference");
+        let (audio, text) = labelled(clip);
         let fitted = transcribe(&audio, &options());
         let reference = transcribe(&audio, &full);
         assert_eq!(reference.report.audio_ctx, 1500);

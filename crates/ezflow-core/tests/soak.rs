@@ -25,7 +25,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use assets::{asset, tiny_en, word_error_rate};
+use assets::{labelled, tiny_en, word_error_rate};
 use ezflow_core::engine::{DecodeOptions, EncoderWindow, LoadedModel};
 use ezflow_core::memory::{self, ProcessMemory};
 use ezflow_core::settings::Language;
@@ -182,17 +182,17 @@ fn two_hundred_transcriptions_stay_right_and_do_not_grow_memory() {
     let started = Instant::now();
     let mut clips: Vec<Clip> = CLIPS
         .iter()
-        .map(|&(name, jfk)| Clip {
-            name,
-            jfk,
-            samples: ezflow_core::audio::load_clip(&asset(&format!("{name}.wav")))
-                .expect("clip decodes")
-                .into_samples(),
-            reference: std::fs::read_to_string(asset(&format!("{name}.txt")))
-                .expect("reference text")
-                .trim()
-                .to_owned(),
-            first: None,
+        .map(|&(name, jfk)| {
+            let (audio, reference) = labelled(name);
+            Clip {
+                name,
+                jfk,
+                samples: ezflow_core::audio::load_clip(&audio)
+                    .expect("clip decodes")
+                    .into_samples(),
+                reference,
+                first: None,
+            }
         })
         .collect();
     let mut model = LoadedModel::load(&tiny_en()).expect("tiny.en loads");

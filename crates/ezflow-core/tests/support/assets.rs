@@ -45,9 +45,15 @@ pub const JFK_TEXT: &str = "And so my fellow Americans, ask not what your countr
 
 /// A labelled espeak-ng sentence: (audio path, reference text).
 pub fn sentence(name: &str) -> (PathBuf, String) {
-    let audio = asset(&format!("audio/{name}.wav"));
-    let text = std::fs::read_to_string(asset(&format!("audio/{name}.txt")))
-        .unwrap_or_else(|e| panic!("reading the text of {name}: {e}"));
+    labelled(&format!("audio/{name}"))
+}
+
+/// A labelled clip among the assets, `STEM.wav` with its words in
+/// `STEM.txt`: (audio path, reference text).
+pub fn labelled(stem: &str) -> (PathBuf, String) {
+    let audio = asset(&format!("{stem}.wav"));
+    let text = std::fs::read_to_string(asset(&format!("{stem}.txt")))
+        .unwrap_or_else(|e| panic!("reading the text of {stem}: {e}"));
     (audio, text.trim().to_owned())
 }
 
