@@ -14,6 +14,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+use ezflow_core::settings::{IdleUnload, Settings, Threads};
 
 use crate::{dbus, panel, xvfb};
 
@@ -77,15 +78,16 @@ impl Desktop {
     pub fn write_settings(&self, model: &Path, threads: usize) -> anyhow::Result<()> {
         let config = self.path("config");
         std::fs::create_dir_all(&config).context("creating the config directory")?;
-        let model = toml_string(&model.display().to_string());
-        std::fs::write(
-            config.join("settings.toml"),
-            format!(
-                "model = {model}\nlanguage = \"en\"\nthreads = {threads}\n\
-                 idle_unload = \"never\"\nhotkey = \"Ctrl+Alt+Space\"\n"
-            ),
-        )
-        .context("writing settings.toml")
+        let settings = Settings {
+            model: model.display().to_string(),
+            language: "en".parse()?,
+            threads: Threads::new(u32::try_from(threads)?)?,
+            idle_unload: IdleUnload::Never,
+            ..Settings::default()
+        };
+        settings
+            .save_to(&config.join("settings.toml"))
+            .context("writing settings.toml")
     }
 
     /// The `ezflow` command in this session's environment.
@@ -187,21 +189,6 @@ impl Desktop {
         }
         serde_json::from_slice(&output.stdout).map_err(|e| format!("not one JSON object: {e}"))
     }
-}
-
-/// A TOML basic string holding `text`.
-fn toml_string(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// The first line of a command's error output, for a table cell.
