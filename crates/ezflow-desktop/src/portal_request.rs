@@ -4,7 +4,9 @@
 //! connection and the check that the portal has the interface; the
 //! request/response pattern (a fresh `handle_token`, the `Response` signal on
 //! the predictable Request path subscribed before the call, a bounded wait);
-//! portal sessions, closing them, and their `Closed` signal.
+//! portal sessions and their `Closed` signal. Dropping a [`Portal`] closes
+//! its session (unless the desktop ended it) and then its connection, so
+//! every way out of a half-made session cleans up the same way.
 //!
 //! Nothing here polls: a wait for a `Response` blocks on a channel with a
 //! deadline, and a session's `Closed` is watched by one thread blocked on
@@ -51,13 +53,17 @@ pub(crate) fn failed(reason: impl Into<String>) -> PortalError {
     PortalError::Failed(reason.into())
 }
 
-/// A connection to the session bus with the portal on it.
+/// A connection to the session bus with the portal on it, and the session
+/// made on it. Dropped, it closes both (see [`Drop`] below).
 pub(crate) struct Portal {
     conn: Connection,
     /// The portal's unique bus name: only its signals are accepted.
     owner: String,
     /// Our unique name as it appears in Request paths (`:1.42` → `1_42`).
     sender: String,
+    /// The session [`create_session`](Portal::create_session) made, until
+    /// it is closed or [`session_ended`](Portal::session_ended).
+    session: Option<OwnedObjectPath>,
 }
 
 impl Portal {
@@ -74,6 +80,7 @@ impl Portal {
                     conn,
                     owner,
                     sender,
+                    session: None,
                 },
                 version,
             )),
@@ -125,9 +132,10 @@ impl Portal {
     }
 
     /// `CreateSession` on `interface` (GlobalShortcuts and RemoteDesktop
-    /// take the same arguments); `what` names the session in errors.
+    /// take the same arguments); `what` names the session in errors. The
+    /// portal keeps the session, to close it when dropped.
     pub(crate) fn create_session(
-        &self,
+        &mut self,
         interface: &str,
         what: &str,
     ) -> Result<OwnedObjectPath, PortalError> {
@@ -151,7 +159,7 @@ impl Portal {
                 response_meaning(code)
             )));
         }
-        results
+        let session = results
             .get("session_handle")
             .and_then(|v| match &**v {
                 Value::Str(s) => Some(s.to_string()),
@@ -159,20 +167,15 @@ impl Portal {
                 _ => None,
             })
             .and_then(|s| OwnedObjectPath::try_from(s).ok())
-            .ok_or_else(|| failed("CreateSession answered without a session_handle"))
+            .ok_or_else(|| failed("CreateSession answered without a session_handle"))?;
+        self.session = Some(session.clone());
+        Ok(session)
     }
 
-    /// Asks the portal to close `session`; a failure is only logged.
-    pub(crate) fn close_session(&self, session: &OwnedObjectPath) {
-        if let Err(e) = self.conn.call_method(
-            Some(PORTAL_SERVICE),
-            session.as_str(),
-            Some(SESSION_INTERFACE),
-            "Close",
-            &(),
-        ) {
-            tracing::warn!(session = %session, "could not close the portal session: {e}");
-        }
+    /// The desktop ended the session (or its connection is gone): dropping
+    /// the portal will not ask to close it.
+    pub(crate) fn session_ended(&mut self) {
+        self.session = None;
     }
 
     /// Watches for the portal closing `session` (its `Closed` signal). The
@@ -215,13 +218,6 @@ impl Portal {
                 }
             })
             .map_err(PortalError::Thread)
-    }
-
-    /// Closes the connection: every thread blocked on it wakes and ends.
-    pub(crate) fn close(self) {
-        if let Err(e) = self.conn.close() {
-            tracing::debug!("closing the portal connection: {e}");
-        }
     }
 
     /// Subscribes to every signal of `interface` on the portal object, from
@@ -271,6 +267,28 @@ impl Portal {
             .map_err(|e| failed(format!("bad match rule for {what} at {path}: {e}")))?;
         MessageIterator::for_match_rule(rule, &self.conn, max_queued)
             .map_err(|e| failed(format!("cannot subscribe to {what}: {e}")))
+    }
+}
+
+impl Drop for Portal {
+    /// Asks the portal to close the session, if one is open (a failure is
+    /// only logged), then closes the connection: every thread blocked on it
+    /// wakes and ends.
+    fn drop(&mut self) {
+        if let Some(session) = self.session.take() {
+            if let Err(e) = self.conn.call_method(
+                Some(PORTAL_SERVICE),
+                session.as_str(),
+                Some(SESSION_INTERFACE),
+                "Close",
+                &(),
+            ) {
+                tracing::warn!(session = %session, "could not close the portal session: {e}");
+            }
+        }
+        if let Err(e) = self.conn.clone().close() {
+            tracing::debug!("closing the portal connection: {e}");
+        }
     }
 }
 

@@ -137,37 +137,21 @@ impl From<PortalError> for HotkeyError {
 /// Binds the shortcut in a new session, then starts the threads that report
 /// its signals and the session's end.
 fn bind(
-    portal: Portal,
+    mut portal: Portal,
     shortcut: &Shortcut,
     on_event: Box<dyn Fn(HotkeyEvent) + Send + Sync>,
 ) -> Result<Box<dyn HotkeyListener>, HotkeyError> {
-    // 1. CreateSession.
-    let session = match portal.create_session(SHORTCUTS_INTERFACE, "a shortcut session") {
-        Ok(session) => session,
-        Err(err) => {
-            portal.close();
-            return Err(err.into());
-        }
-    };
-    // From here on, a failure must close the session again.
-    match start(&portal, &session, shortcut, on_event) {
-        Ok((reporter, threads)) => {
-            tracing::info!(shortcut = %shortcut, session = %session, "global shortcut bound through the portal");
-            Ok(Box::new(PortalListener {
-                shortcut: shortcut.clone(),
-                portal: Some(portal),
-                session,
-                reporter,
-                threads,
-            }))
-        }
-        Err(err) => {
-            portal.close_session(&session);
-            // Ends any thread already started on this connection.
-            portal.close();
-            Err(err)
-        }
-    }
+    // 1. CreateSession. A failure from here on drops `portal`, which closes
+    // the session and the connection (ending any thread started on it).
+    let session = portal.create_session(SHORTCUTS_INTERFACE, "a shortcut session")?;
+    let (reporter, threads) = start(&portal, &session, shortcut, on_event)?;
+    tracing::info!(shortcut = %shortcut, session = %session, "global shortcut bound through the portal");
+    Ok(Box::new(PortalListener {
+        shortcut: shortcut.clone(),
+        portal: Some(portal),
+        reporter,
+        threads,
+    }))
 }
 
 /// Binds the shortcut (step 2), then starts the threads (step 3): one for
@@ -331,24 +315,24 @@ fn signal_loop(signals: MessageIterator, session: &OwnedObjectPath, reporter: &R
 /// A shortcut bound through the portal.
 struct PortalListener {
     shortcut: Shortcut,
+    /// The portal connection and its session.
     portal: Option<Portal>,
-    session: OwnedObjectPath,
     reporter: Arc<Reporter>,
     threads: Vec<JoinHandle<()>>,
 }
 
 impl PortalListener {
     fn shutdown(&mut self) {
-        let Some(portal) = self.portal.take() else {
+        let Some(mut portal) = self.portal.take() else {
             return;
         };
-        let lost = self.reporter.stop();
         // A lost session is gone already (or its connection is).
-        if !lost {
-            portal.close_session(&self.session);
+        if self.reporter.stop() {
+            portal.session_ended();
         }
-        // Closing the connection ends the threads' receives.
-        portal.close();
+        // Closing the session, then the connection, ends the threads'
+        // receives.
+        drop(portal);
         for thread in self.threads.drain(..) {
             if thread.join().is_err() {
                 tracing::warn!("a portal hotkey thread panicked");

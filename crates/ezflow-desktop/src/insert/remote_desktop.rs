@@ -91,45 +91,28 @@ impl RemoteDesktopInserter {
         xwayland_display: Option<&str>,
     ) -> Result<RemoteDesktopInserter, InsertError> {
         let restore_token = token_file.and_then(read_token);
-        let (portal, version) = Portal::connect(address, REMOTE_DESKTOP_INTERFACE)?;
-        let session = match portal
-            .property_u32(REMOTE_DESKTOP_INTERFACE, "AvailableDeviceTypes")
-            .map_err(InsertError::from)
-            .and_then(|devices| {
-                if devices & DEVICE_KEYBOARD == 0 {
-                    return Err(portal_error(
-                        "the desktop offers no keyboard through the RemoteDesktop portal",
-                    ));
-                }
-                Ok(portal.create_session(REMOTE_DESKTOP_INTERFACE, "a remote-desktop session")?)
-            }) {
-            Ok(session) => session,
-            Err(err) => {
-                portal.close();
-                return Err(err);
-            }
-        };
-        // From here on, a failure must close the session again.
+        // A failure from here on drops `portal`, which closes the session
+        // (once there is one) and the connection.
+        let (mut portal, version) = Portal::connect(address, REMOTE_DESKTOP_INTERFACE)?;
+        let devices = portal.property_u32(REMOTE_DESKTOP_INTERFACE, "AvailableDeviceTypes")?;
+        if devices & DEVICE_KEYBOARD == 0 {
+            return Err(portal_error(
+                "the desktop offers no keyboard through the RemoteDesktop portal",
+            ));
+        }
+        let session =
+            portal.create_session(REMOTE_DESKTOP_INTERFACE, "a remote-desktop session")?;
+        let new_token = start(&portal, &session, version, restore_token.as_deref())?;
+        if let (Some(path), Some(token)) = (token_file, new_token) {
+            save_token(path, &token, restore_token.as_deref());
+        }
         let closed = Arc::new(Mutex::new(None));
-        let started =
-            start(&portal, &session, version, restore_token.as_deref()).and_then(|new_token| {
-                if let (Some(path), Some(token)) = (token_file, new_token) {
-                    save_token(path, &token, restore_token.as_deref());
-                }
-                let closed = Arc::clone(&closed);
-                Ok(portal.watch_closed(&session, move |reason| {
-                    tracing::info!("the desktop ended the remote-desktop session: {reason}");
-                    *closed.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason);
-                })?)
-            });
-        let watcher = match started {
-            Ok(watcher) => watcher,
-            Err(err) => {
-                portal.close_session(&session);
-                // Ends any helper thread still waiting on this connection.
-                portal.close();
-                return Err(err);
-            }
+        let watcher = {
+            let closed = Arc::clone(&closed);
+            portal.watch_closed(&session, move |reason| {
+                tracing::info!("the desktop ended the remote-desktop session: {reason}");
+                *closed.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason);
+            })?
         };
         tracing::info!(session = %session, "typing through the desktop's RemoteDesktop portal");
         Ok(RemoteDesktopInserter {
@@ -266,14 +249,15 @@ impl TextInserter for RemoteDesktopInserter {
 
 impl Drop for RemoteDesktopInserter {
     fn drop(&mut self) {
-        let Some(portal) = self.portal.take() else {
+        let Some(mut portal) = self.portal.take() else {
             return;
         };
-        if !self.is_closed() {
-            portal.close_session(&self.session);
+        if self.is_closed() {
+            portal.session_ended();
         }
-        // Closing the connection ends the watcher's receive.
-        portal.close();
+        // Closing the session, then the connection, ends the watcher's
+        // receive.
+        drop(portal);
         if let Some(watcher) = self.watcher.take() {
             if watcher.join().is_err() {
                 tracing::warn!("the portal session watcher panicked");
