@@ -910,7 +910,7 @@ fn finish(
     drop(file);
     fs::rename(&partial_path, &request.dest).map_err(io_err("install", &request.dest))?;
     if let Some(dir) = request.dest.parent().filter(|p| !p.as_os_str().is_empty()) {
-        crate::atomic_file::sync_dir(dir);
+        ezflow_config::atomic_file::sync_dir(dir);
     }
     let elapsed = started.elapsed();
     info!(

@@ -27,7 +27,6 @@ use whisper_rs::{
 
 use crate::audio::{self, WHISPER_SAMPLE_RATE};
 use crate::model_file;
-use crate::settings::Language;
 use crate::timing::{millis, timed};
 
 /// Whisper's encoder sees at most 30 s: 1500 frames of 20 ms.
@@ -87,8 +86,10 @@ pub enum EncoderWindow {
 /// How to transcribe one clip.
 #[derive(Debug, Clone)]
 pub struct DecodeOptions {
-    /// The spoken language, or automatic detection.
-    pub language: Language,
+    /// The Whisper code of the spoken language (`"de"`), or `None` to let
+    /// the model detect it. An English-only model decodes English either
+    /// way, and refuses any other code.
+    pub language: Option<&'static str>,
     /// Threads whisper.cpp may use; at least 1.
     pub threads: usize,
     pub window: EncoderWindow,
@@ -97,7 +98,7 @@ pub struct DecodeOptions {
 impl Default for DecodeOptions {
     fn default() -> Self {
         Self {
-            language: Language::AUTO,
+            language: None,
             threads: 1,
             window: EncoderWindow::Fitted,
         }
@@ -320,8 +321,11 @@ impl LoadedModel {
     }
 
     /// The language to decode in: `None` lets the model detect it.
-    fn resolve_language(&self, language: Language) -> Result<Option<&'static str>, EngineError> {
-        match language.code() {
+    fn resolve_language(
+        &self,
+        language: Option<&'static str>,
+    ) -> Result<Option<&'static str>, EngineError> {
+        match language {
             None if self.info.english_only => Ok(Some("en")),
             Some(code) if self.info.english_only && code != "en" => {
                 Err(EngineError::EnglishOnlyModel {
@@ -754,6 +758,19 @@ pub fn strip_annotations(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_settings_language_table_matches_whisper_cpp() {
+        // The settings validate languages without linking whisper.cpp, from their
+        // own table; it must be whisper.cpp's own: same codes, names and ids.
+        let max = whisper_rs::get_lang_max_id();
+        assert_eq!(usize::try_from(max + 1).ok(), Some(ezflow_config::settings::WHISPER_LANGUAGES.len()));
+        for (id, (code, name)) in ezflow_config::settings::WHISPER_LANGUAGES.iter().enumerate() {
+            let id = i32::try_from(id).expect("id fits");
+            assert_eq!(whisper_rs::get_lang_str(id), Some(*code), "id {id}");
+            assert_eq!(whisper_rs::get_lang_str_full(id), Some(*name), "id {id}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -256,7 +256,7 @@ pub fn import_ct2_dir(
         }));
     }
     temp.commit(dest, options.force)?;
-    crate::atomic_file::sync_dir(&dest_dir);
+    ezflow_config::atomic_file::sync_dir(&dest_dir);
 
     let report = ImportReport {
         dest: dest.to_path_buf(),

@@ -1,15 +1,16 @@
 //! EZ Flow's core library: everything that is not UI.
 //!
-//! It owns audio decoding, the transcription engine and its model lifecycle,
-//! the model catalog, downloader and importer, and the settings file. It knows
-//! nothing of trays, hotkeys or windows: the binaries around it subscribe to
-//! its lifecycle events and call its functions.
+//! It owns audio decoding, microphone capture, the transcription engine and
+//! its model lifecycle, the model catalog, downloader and importer, and the
+//! telemetry client. It knows nothing of trays, hotkeys or windows: the
+//! binaries around it subscribe to its lifecycle events and call its
+//! functions. The engine and the lifecycle take their own option types
+//! ([`engine::DecodeOptions`], [`lifecycle::UnloadPolicy`]); the app maps its
+//! settings (the `ezflow-config` crate) onto them.
 
-mod atomic_file;
 pub mod audio;
 pub mod capture;
 pub mod catalog;
-pub mod control;
 pub mod download;
 pub mod engine;
 pub mod import;
@@ -17,8 +18,6 @@ pub mod lifecycle;
 pub mod memory;
 pub mod model_file;
 pub mod models;
-pub mod paths;
-pub mod settings;
 pub mod stats;
 pub mod telemetry;
 mod timing;

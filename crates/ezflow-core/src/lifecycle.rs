@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 use crate::engine::{DecodeOptions, EngineError, LoadedModel, Transcript};
 use crate::memory;
 use crate::model_file::ModelFileInfo;
-use crate::settings::IdleUnload;
 
 /// A transition of the model's lifecycle.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,7 +46,7 @@ pub enum UnloadReason {
     Idle,
     /// Someone asked (tray menu, `ezflow unload`).
     Requested,
-    /// The settings now name another model.
+    /// Another model file was set ([`ModelManager::set_model`]).
     ModelChanged,
 }
 
@@ -74,12 +73,25 @@ pub enum ModelState {
     },
 }
 
+/// When the model is unloaded after its last use. The app maps its
+/// `idle_unload` setting onto this; the lifecycle knows nothing of settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UnloadPolicy {
+    /// Keep the model loaded until the manager is dropped.
+    Never,
+    /// Unload as soon as each use ends.
+    Immediately,
+    /// Unload this long after the last use (a one-shot deadline, reset by
+    /// every use).
+    After(Duration),
+}
+
 /// A snapshot for status displays.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelStatus {
     pub model: PathBuf,
     pub state: ModelState,
-    pub idle_unload: IdleUnload,
+    pub unload_policy: UnloadPolicy,
     /// Loads since the manager was created (including failed ones).
     pub loads: u64,
 }
@@ -99,7 +111,7 @@ enum Slot {
 
 struct State {
     model_path: PathBuf,
-    idle_unload: IdleUnload,
+    unload_policy: UnloadPolicy,
     slot: Slot,
     /// Incremented when a load starts; waiters compare it to tell their own
     /// load's failure from a later one.
@@ -137,12 +149,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl ModelManager {
     /// A manager for the model file at `model_path`. Loads nothing.
-    pub fn new(model_path: PathBuf, idle_unload: IdleUnload) -> Self {
+    pub fn new(model_path: PathBuf, unload_policy: UnloadPolicy) -> Self {
         Self {
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
                     model_path,
-                    idle_unload,
+                    unload_policy,
                     slot: Slot::Unloaded,
                     load_generation: 0,
                     last_failure: None,
@@ -217,11 +229,11 @@ impl ModelManager {
 
     /// Changes the idle-unload policy; an idle loaded model is re-timed from
     /// now.
-    pub fn set_idle_unload(&self, idle_unload: IdleUnload) {
+    pub fn set_unload_policy(&self, unload_policy: UnloadPolicy) {
         let mut st = lock(&self.shared.state);
-        st.idle_unload = idle_unload;
+        st.unload_policy = unload_policy;
         if st.in_use == 0 && matches!(st.slot, Slot::Loaded { .. }) {
-            if idle_unload == IdleUnload::Immediately {
+            if unload_policy == UnloadPolicy::Immediately {
                 let taken = take_loaded(&mut st);
                 drop(st);
                 self.shared.finish_unload(taken, UnloadReason::Idle);
@@ -250,7 +262,7 @@ impl ModelManager {
                     description: description.clone(),
                 },
             },
-            idle_unload: st.idle_unload,
+            unload_policy: st.unload_policy,
             loads: st.load_generation,
         }
     }
@@ -381,7 +393,7 @@ impl Shared {
         }
         let reason = match st.unload_when_free.take() {
             Some(reason) => reason,
-            None if st.idle_unload == IdleUnload::Immediately => UnloadReason::Idle,
+            None if st.unload_policy == UnloadPolicy::Immediately => UnloadReason::Idle,
             None => {
                 self.arm_deadline(&mut st);
                 return;
@@ -410,9 +422,9 @@ impl Shared {
 
     /// Sets the idle deadline for the current policy, counted from now.
     fn arm_deadline(self: &Arc<Self>, st: &mut State) {
-        st.deadline = match st.idle_unload {
-            IdleUnload::After(after) => Some(Instant::now() + after),
-            IdleUnload::Never | IdleUnload::Immediately => None,
+        st.deadline = match st.unload_policy {
+            UnloadPolicy::After(after) => Some(Instant::now() + after),
+            UnloadPolicy::Never | UnloadPolicy::Immediately => None,
         };
         if st.deadline.is_some() && !st.timer_started {
             st.timer_started = true;

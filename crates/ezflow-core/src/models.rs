@@ -17,7 +17,7 @@ use tracing::{info, warn};
 
 use crate::catalog::{self, CatalogEntry};
 use crate::download::{self, DownloadError, DownloadOutcome, DownloadRequest, Progress};
-use crate::paths::{self, PathsError};
+use ezflow_config::paths::{self, PathsError};
 
 const FILE_PREFIX: &str = "ggml-";
 const FILE_SUFFIX: &str = ".bin";

@@ -24,7 +24,7 @@ pub use context::Context;
 pub use delivery::{Delivery, SendOutcome, SendPolicy, Sender, EVENTS_PATH};
 pub use queue::{Limits, QueueError, SendRecord};
 
-use crate::{paths, settings::Settings};
+use ezflow_config::{paths, settings::Settings};
 
 /// Set to print each batch to stderr instead of sending it (the batch then
 /// counts as delivered and is kept in the sent log, marked as printed).

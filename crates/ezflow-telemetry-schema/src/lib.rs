@@ -11,6 +11,7 @@
 //! an identifier, a host name, a path, transcript text or audio, and every
 //! free-form string is limited to a short, checked alphabet.
 
+pub mod calendar;
 mod hour;
 
 use serde::{Deserialize, Serialize};

@@ -8,12 +8,12 @@ use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
+use ezflow_config::settings::Settings;
 use ezflow_core::catalog;
 use ezflow_core::download::{human_bytes, Progress};
 use ezflow_core::import::{self, ImportOptions, ImportProgress, WeightFormat};
 use ezflow_core::model_file;
 use ezflow_core::models::ModelStore;
-use ezflow_core::settings::Settings;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{ModelsCommand, Quantize};

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use ezflow_core::settings::Settings;
+use ezflow_config::settings::Settings;
 use ezflow_core::telemetry::{
     schema, Context, Delivery, EndpointSource, SendOutcome, Telemetry, PRINT_ENV,
 };

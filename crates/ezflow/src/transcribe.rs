@@ -9,11 +9,11 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use ezflow_config::settings::{self, Language, Settings};
 use ezflow_core::audio;
 use ezflow_core::engine::{DecodeOptions, EncoderWindow, Segment, Transcript};
-use ezflow_core::lifecycle::{LifecycleError, LifecycleEvent, ModelManager};
+use ezflow_core::lifecycle::{LifecycleError, LifecycleEvent, ModelManager, UnloadPolicy};
 use ezflow_core::models::ModelStore;
-use ezflow_core::settings::{self, IdleUnload, Language, Settings};
 use ezflow_core::telemetry::schema::Surface;
 use serde::Serialize;
 
@@ -49,7 +49,8 @@ pub fn run(args: TranscribeArgs, settings: &Settings) -> anyhow::Result<ExitCode
     let language = match &args.language {
         Some(language) => language.parse::<Language>()?,
         None => settings.language,
-    };
+    }
+    .code();
     let threads = match args.threads {
         Some(0) => settings::physical_cores(),
         Some(n) => n,
@@ -70,7 +71,7 @@ pub fn run(args: TranscribeArgs, settings: &Settings) -> anyhow::Result<ExitCode
         crate::telemetry::log_failure(t.record_launch(Surface::Cli));
     }
     // The process ends after the last file: no idle unload needed.
-    let manager = ModelManager::new(model_path, IdleUnload::Never);
+    let manager = ModelManager::new(model_path, UnloadPolicy::Never);
     let events = manager.subscribe();
     let mut failures = 0usize;
     for file in &args.files {

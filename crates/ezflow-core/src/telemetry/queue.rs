@@ -16,7 +16,7 @@ use std::time::Duration;
 use ezflow_telemetry_schema::{self as schema, Batch, Event, Hour};
 use serde::{Deserialize, Serialize};
 
-use crate::atomic_file;
+use ezflow_config::atomic_file;
 
 const QUEUE_FILE: &str = "queue.jsonl";
 const NEXT_BATCH_FILE: &str = "next-batch.json";

@@ -5,9 +5,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ezflow_core::settings::{
+use ezflow_config::settings::{
     known_keys, physical_cores, HotkeyMode, IdleUnload, InsertMethod, Language, LoadReport,
-    Settings, SettingsError, SettingsProblem, Threads, WHISPER_LANGUAGES,
+    Settings, SettingsError, SettingsProblem, Threads,
 };
 
 fn settings_path(dir: &tempfile::TempDir) -> PathBuf {
@@ -643,18 +643,6 @@ fn language_accepts_codes_and_names_and_stores_the_code() {
 }
 
 #[test]
-fn language_list_matches_whisper_cpp() {
-    // whisper.cpp's own table, through whisper-rs: same codes, names and ids.
-    let max = whisper_rs::get_lang_max_id();
-    assert_eq!(usize::try_from(max + 1).ok(), Some(WHISPER_LANGUAGES.len()));
-    for (id, (code, name)) in WHISPER_LANGUAGES.iter().enumerate() {
-        let id = i32::try_from(id).expect("id fits");
-        assert_eq!(whisper_rs::get_lang_str(id), Some(*code), "id {id}");
-        assert_eq!(whisper_rs::get_lang_str_full(id), Some(*name), "id {id}");
-    }
-}
-
-#[test]
 fn threads_accepts_auto_and_one_to_sixty_four() {
     assert_eq!("auto".parse::<Threads>().expect("auto"), Threads::AUTO);
     assert_eq!("0".parse::<Threads>().expect("0"), Threads::AUTO);
@@ -702,10 +690,10 @@ fn settings_serialize_as_plain_values() {
 fn load_uses_the_config_dir_override() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Only this test in this binary touches the variable.
-    std::env::set_var(ezflow_core::paths::CONFIG_DIR_ENV, dir.path());
+    std::env::set_var(ezflow_config::paths::CONFIG_DIR_ENV, dir.path());
     custom().save().expect("save to the overridden dir");
     let report = Settings::load().expect("load from the overridden dir");
-    std::env::remove_var(ezflow_core::paths::CONFIG_DIR_ENV);
+    std::env::remove_var(ezflow_config::paths::CONFIG_DIR_ENV);
     assert!(settings_path(&dir).is_file());
     assert_eq!(report.settings, custom());
 }

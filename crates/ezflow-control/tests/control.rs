@@ -14,7 +14,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ezflow_core::control::{
+use ezflow_control::{
     lock_path, peer_allowed, send, send_with_timeout, ControlError, ControlServer, Request,
     Response, ServerHandle, StatsReport, StatusReport, MAX_CONNECTIONS, MAX_LINE_BYTES,
 };

@@ -1,0 +1,297 @@
+//! The field table: one entry per key of the settings file, with what it
+//! accepts, the comment written above it, how a value from the file is
+//! checked and stored, and how it is written back. Loading, saving and the
+//! list of known keys are all driven by this table, so they cannot drift
+//! apart.
+
+use std::time::Duration;
+
+use super::duration::parse_duration_secs;
+use super::idle_unload::idle_unload_from_toml;
+use super::language::parse_language;
+use super::problem::one_line;
+use super::threads::threads_from_toml;
+use super::{HotkeyMode, IdleUnload, InsertMethod, Settings, MAX_MAX_RECORDING};
+
+
+pub(super) const MODEL_ACCEPTS: &str = "a catalog model id such as \"base.en\", or the path to a model file";
+pub(super) const LANGUAGE_ACCEPTS: &str =
+    "\"auto\", or a Whisper language code such as \"en\", \"de\" or \"fr\" (or its English name)";
+pub(super) const THREADS_ACCEPTS: &str = "0 (automatic: one per physical core) or a whole number from 1 to 64";
+pub(super) const TELEMETRY_ACCEPTS: &str = "true or false";
+pub(super) const TELEMETRY_ENDPOINT_ACCEPTS: &str =
+    "\"\" (the built-in endpoint) or a URL starting with https:// or http://";
+pub(super) const HOTKEY_ACCEPTS: &str = "keys joined by +, such as \"Ctrl+Alt+Space\", \"Super+H\" or \"F9\"";
+pub(super) const HOTKEY_MODE_ACCEPTS: &str = "\"push-to-talk\" or \"toggle\"";
+pub(super) const INSERT_METHOD_ACCEPTS: &str = "\"paste\" or \"type\"";
+pub(super) const MICROPHONE_ACCEPTS: &str =
+    "\"\" (the default input) or a device name from `ezflow microphones`";
+pub(super) const MAX_RECORDING_ACCEPTS: &str = "a duration such as \"90s\" or \"5m\", at most 30m";
+pub(super) const SLOW_OPERATION_ACCEPTS: &str =
+    "\"off\", or a duration such as \"800ms\", \"2s\" or \"1m\" (from 10ms to 10m)";
+pub(super) const IDLE_UNLOAD_ACCEPTS: &str =
+    "\"never\", \"immediately\", or a duration such as \"30s\", \"5m\", \"1h30m\" (at most 24h)";
+
+
+/// One setting as it appears in the file. Loading, saving and the list of
+/// known keys are all driven by `FIELDS`, so they cannot drift apart.
+pub(super) struct Field {
+    pub(super) key: &'static str,
+    pub(super) accepts: &'static str,
+    /// The comment written above the key.
+    pub(super) comment: &'static str,
+    /// Validates a value from the file and stores it; `Err` is the reason.
+    pub(super) apply: fn(&mut Settings, &toml::Value) -> Result<(), String>,
+    /// The value as written to the file.
+    pub(super) write: fn(&Settings) -> toml::Value,
+}
+
+pub(super) const FIELDS: &[Field] = &[
+    Field {
+        key: "model",
+        accepts: MODEL_ACCEPTS,
+        comment: "The speech model: a catalog id such as \"base.en\", or the path to a model file.",
+        apply: |s, v| {
+            s.model = check_model(expect_str(v, "\"base.en\"")?)?;
+            Ok(())
+        },
+        write: |s| toml::Value::String(s.model.clone()),
+    },
+    Field {
+        key: "language",
+        accepts: LANGUAGE_ACCEPTS,
+        comment: "The spoken language: \"auto\" to detect it, or a code such as \"en\" or \"de\".\n\
+                  # English-only models (names ending in .en) always use English.",
+        apply: |s, v| {
+            s.language = parse_language(expect_str(v, "\"en\"")?)?;
+            Ok(())
+        },
+        write: |s| toml::Value::String(s.language.as_str().to_owned()),
+    },
+    Field {
+        key: "threads",
+        accepts: THREADS_ACCEPTS,
+        comment: "Threads used for transcription: 0 means one per physical core.",
+        apply: |s, v| {
+            s.threads = threads_from_toml(v)?;
+            Ok(())
+        },
+        write: |s| toml::Value::Integer(i64::from(s.threads.get())),
+    },
+    Field {
+        key: "idle_unload",
+        accepts: IDLE_UNLOAD_ACCEPTS,
+        comment: "When to unload the model after its last use, to give its memory back:\n\
+                  # \"never\", \"immediately\", or a delay such as \"30s\", \"5m\", \"1h30m\" (at most 24h).",
+        apply: |s, v| {
+            s.idle_unload = idle_unload_from_toml(v)?;
+            Ok(())
+        },
+        write: |s| toml::Value::String(s.idle_unload.to_string()),
+    },
+    Field {
+        key: "telemetry",
+        accepts: TELEMETRY_ACCEPTS,
+        comment: "Send anonymous usage statistics (off unless you turn it on). What is sent,\n\
+                  # and how to see it first: `ezflow telemetry preview`, docs/telemetry.md.",
+        apply: |s, v| {
+            s.telemetry = match v {
+                toml::Value::Boolean(b) => *b,
+                other => {
+                    return Err(format!(
+                        "expected true or false without quotes, found {}",
+                        type_name(other)
+                    ))
+                }
+            };
+            Ok(())
+        },
+        write: |s| toml::Value::Boolean(s.telemetry),
+    },
+    Field {
+        key: "telemetry_endpoint",
+        accepts: TELEMETRY_ENDPOINT_ACCEPTS,
+        comment: "Where statistics are sent: \"\" for the endpoint built into this version,\n\
+                  # or the base URL of your own collector.",
+        apply: |s, v| {
+            s.telemetry_endpoint = check_endpoint(expect_str(v, "\"https://telemetry.example.org\"")?)?;
+            Ok(())
+        },
+        write: |s| toml::Value::String(s.telemetry_endpoint.clone()),
+    },
+    Field {
+        key: "hotkey",
+        accepts: HOTKEY_ACCEPTS,
+        comment: "The global shortcut that starts dictation.",
+        apply: |s, v| {
+            s.hotkey = check_model(expect_str(v, "\"Ctrl+Alt+Space\"")?)?;
+            Ok(())
+        },
+        write: |s| toml::Value::String(s.hotkey.clone()),
+    },
+    Field {
+        key: "hotkey_mode",
+        accepts: HOTKEY_MODE_ACCEPTS,
+        comment: "\"push-to-talk\": hold the shortcut while you speak. \"toggle\": press to start, again to stop.",
+        apply: |s, v| {
+            s.hotkey_mode = match expect_str(v, "\"toggle\"")?.trim() {
+                "push-to-talk" => HotkeyMode::PushToTalk,
+                "toggle" => HotkeyMode::Toggle,
+                other => return Err(format!("{other:?} is not a mode")),
+            };
+            Ok(())
+        },
+        write: |s| toml::Value::String(s.hotkey_mode.as_str().to_owned()),
+    },
+    Field {
+        key: "insert_method",
+        accepts: INSERT_METHOD_ACCEPTS,
+        comment: "How text reaches the focused window: \"paste\" (through the clipboard, which is\n\
+                  # restored afterwards) or \"type\" (key by key; slower, for apps that block pasting).",
+        apply: |s, v| {
+            s.insert_method = match expect_str(v, "\"paste\"")?.trim() {
+                "paste" => InsertMethod::Paste,
+                "type" => InsertMethod::Type,
+                other => return Err(format!("{other:?} is not a method")),
+            };
+            Ok(())
+        },
+        write: |s| toml::Value::String(s.insert_method.as_str().to_owned()),
+    },
+    Field {
+        key: "microphone",
+        accepts: MICROPHONE_ACCEPTS,
+        comment: "The microphone: \"\" for the system default, or a name from `ezflow microphones`.",
+        apply: |s, v| {
+            let name = expect_str(v, "\"\"")?;
+            if name.chars().any(char::is_control) {
+                return Err("it contains a control character".to_owned());
+            }
+            s.microphone = name.trim().to_owned();
+            Ok(())
+        },
+        write: |s| toml::Value::String(s.microphone.clone()),
+    },
+    Field {
+        key: "max_recording",
+        accepts: MAX_RECORDING_ACCEPTS,
+        comment: "The longest one dictation may record before it stops by itself.",
+        apply: |s, v| {
+            let secs = parse_duration_secs(expect_str(v, "\"5m\"")?.trim())?;
+            if secs == 0 {
+                return Err("a zero length".to_owned());
+            }
+            if secs > MAX_MAX_RECORDING.as_secs() {
+                return Err("longer than 30m".to_owned());
+            }
+            s.max_recording = Duration::from_secs(secs);
+            Ok(())
+        },
+        write: |s| toml::Value::String(IdleUnload::After(s.max_recording).to_string()),
+    },
+    Field {
+        key: "slow_operation",
+        accepts: SLOW_OPERATION_ACCEPTS,
+        comment: "Log a warning, with the time of each stage, for any dictation, model load \
+                  or start that takes longer than this (\"off\" for never).",
+        apply: |s, v| {
+            let text = expect_str(v, "\"2s\"")?.trim();
+            if text.eq_ignore_ascii_case("off") {
+                s.slow_operation = None;
+                return Ok(());
+            }
+            let threshold = match text.strip_suffix("ms") {
+                Some(ms) => Duration::from_millis(
+                    ms.trim()
+                        .parse::<u64>()
+                        .map_err(|_| format!("{ms:?} is not a whole number of milliseconds"))?,
+                ),
+                None => Duration::from_secs(parse_duration_secs(text)?),
+            };
+            if threshold < Duration::from_millis(10) || threshold > Duration::from_secs(600) {
+                return Err("outside 10ms to 10m".to_owned());
+            }
+            s.slow_operation = Some(threshold);
+            Ok(())
+        },
+        write: |s| {
+            toml::Value::String(match s.slow_operation {
+                None => "off".to_owned(),
+                Some(d) if d.subsec_millis() != 0 => format!("{}ms", d.as_millis()),
+                Some(d) => IdleUnload::After(d).to_string(),
+            })
+        },
+    },
+];
+
+/// The keys the settings file knows, in the order they are written.
+pub fn known_keys() -> Vec<&'static str> {
+    FIELDS.iter().map(|f| f.key).collect()
+}
+
+/// A value as it would appear in TOML, kept to one short line.
+pub(super) fn render_value(v: &toml::Value) -> String {
+    let s = match v {
+        // Rust's escaping matches TOML basic strings for everything a user
+        // would type, and escapes newlines and control bytes.
+        toml::Value::String(s) => format!("{s:?}"),
+        other => one_line(&other.to_string()),
+    };
+    const MAX: usize = 60;
+    if s.chars().count() > MAX {
+        let cut: String = s.chars().take(MAX).collect();
+        format!("{cut}…")
+    } else {
+        s
+    }
+}
+
+pub(super) fn type_name(v: &toml::Value) -> &'static str {
+    match v {
+        toml::Value::String(_) => "a string",
+        toml::Value::Integer(_) => "a whole number",
+        toml::Value::Float(_) => "a decimal number",
+        toml::Value::Boolean(_) => "true/false",
+        toml::Value::Datetime(_) => "a date",
+        toml::Value::Array(_) => "a list",
+        toml::Value::Table(_) => "a table",
+    }
+}
+
+pub(super) fn expect_str<'a>(v: &'a toml::Value, example: &str) -> Result<&'a str, String> {
+    match v {
+        toml::Value::String(s) => Ok(s),
+        other => Err(format!(
+            "expected text in quotes such as {example}, found {}",
+            type_name(other)
+        )),
+    }
+}
+
+pub(super) fn check_model(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        return Err("it is empty".to_owned());
+    }
+    if s.chars().any(char::is_control) {
+        return Err("it contains a control character".to_owned());
+    }
+    Ok(s.to_owned())
+}
+
+pub(super) fn check_endpoint(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(String::new());
+    }
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .ok_or_else(|| "it does not start with https:// or http://".to_owned())?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err("it has no host".to_owned());
+    }
+    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("it contains a space or control character".to_owned());
+    }
+    Ok(s.to_owned())
+}
