@@ -1,6 +1,6 @@
 //! EZ Flow's configuration, shared by every binary: the settings file
-//! (`settings`), where files live (`paths`), and replacing a file atomically
-//! (`atomic_file`).
+//! (`settings`), where files live (`paths`), replacing a file atomically
+//! (`atomic_file`), and suggesting a correction for a typo (`suggest`).
 //!
 //! It knows nothing of the transcription engine, the microphone or the
 //! desktop, so a binary that only reads or writes settings (the settings
@@ -11,3 +11,4 @@
 pub mod atomic_file;
 pub mod paths;
 pub mod settings;
+pub mod suggest;

@@ -20,8 +20,8 @@
 //! One file per concern: `fields.rs` is the table of keys, `file.rs` reads
 //! and writes the file, `problem.rs` says what was wrong with it, and each
 //! value type with its own parsing has its file (`language.rs`,
-//! `threads.rs`, `idle_unload.rs`, `duration.rs`); `suggest.rs` proposes
-//! corrections for typos.
+//! `threads.rs`, `idle_unload.rs`, `duration.rs`). Typo suggestions come
+//! from [`crate::suggest`].
 //!
 //! To add a setting: add the field to [`Settings`] and its default, and one
 //! entry to `FIELDS` in `fields.rs`. Files written before the field existed keep loading (the
@@ -38,7 +38,6 @@ mod file;
 mod idle_unload;
 mod language;
 mod problem;
-mod suggest;
 mod threads;
 
 use std::io;

@@ -1,7 +1,6 @@
 //! Durations as written in the settings file: `90s`, `5m`, `1h30m`,
 //! `2 minutes`.
 
-
 /// Parses `1h30m`, `90s`, `5 min`, ...: numbers each followed by a unit,
 /// largest unit first, each unit once. Returns whole seconds, saturating
 /// (the caller rejects anything that large anyway).

@@ -13,15 +13,17 @@ use super::problem::one_line;
 use super::threads::threads_from_toml;
 use super::{HotkeyMode, IdleUnload, InsertMethod, Settings, MAX_MAX_RECORDING};
 
-
-pub(super) const MODEL_ACCEPTS: &str = "a catalog model id such as \"base.en\", or the path to a model file";
+pub(super) const MODEL_ACCEPTS: &str =
+    "a catalog model id such as \"base.en\", or the path to a model file";
 pub(super) const LANGUAGE_ACCEPTS: &str =
     "\"auto\", or a Whisper language code such as \"en\", \"de\" or \"fr\" (or its English name)";
-pub(super) const THREADS_ACCEPTS: &str = "0 (automatic: one per physical core) or a whole number from 1 to 64";
+pub(super) const THREADS_ACCEPTS: &str =
+    "0 (automatic: one per physical core) or a whole number from 1 to 64";
 pub(super) const TELEMETRY_ACCEPTS: &str = "true or false";
 pub(super) const TELEMETRY_ENDPOINT_ACCEPTS: &str =
     "\"\" (the built-in endpoint) or a URL starting with https:// or http://";
-pub(super) const HOTKEY_ACCEPTS: &str = "keys joined by +, such as \"Ctrl+Alt+Space\", \"Super+H\" or \"F9\"";
+pub(super) const HOTKEY_ACCEPTS: &str =
+    "keys joined by +, such as \"Ctrl+Alt+Space\", \"Super+H\" or \"F9\"";
 pub(super) const HOTKEY_MODE_ACCEPTS: &str = "\"push-to-talk\" or \"toggle\"";
 pub(super) const INSERT_METHOD_ACCEPTS: &str = "\"paste\" or \"type\"";
 pub(super) const MICROPHONE_ACCEPTS: &str =
@@ -31,7 +33,6 @@ pub(super) const SLOW_OPERATION_ACCEPTS: &str =
     "\"off\", or a duration such as \"800ms\", \"2s\" or \"1m\" (from 10ms to 10m)";
 pub(super) const IDLE_UNLOAD_ACCEPTS: &str =
     "\"never\", \"immediately\", or a duration such as \"30s\", \"5m\", \"1h30m\" (at most 24h)";
-
 
 /// One setting as it appears in the file. Loading, saving and the list of
 /// known keys are all driven by `FIELDS`, so they cannot drift apart.

@@ -9,9 +9,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::fields::{render_value, FIELDS};
 use super::problem::{one_line, LoadReport, SettingsProblem};
-use super::suggest::closest;
 use super::{Settings, SettingsError};
 use crate::paths;
+use crate::suggest::closest;
 use ezflow_telemetry_schema::calendar;
 
 /// A settings file is a few hundred bytes; anything past this is not one

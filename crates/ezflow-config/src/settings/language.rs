@@ -7,8 +7,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::fields::LANGUAGE_ACCEPTS;
-use super::suggest::closest;
 use super::{invalid, SettingsError};
+use crate::suggest::closest;
 
 /// Whisper's languages, `(code, English name)`, in whisper.cpp's id order (the
 /// index is the language id). 99 languages plus Cantonese (`yue`), which only

@@ -6,6 +6,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use ezflow_config::suggest::edit_distance;
+
 /// The modifiers of a shortcut. `super_key` is the key with the logo
 /// (Windows key), called Meta in KDE.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -192,33 +194,6 @@ fn parse_key(part: &str) -> Option<u32> {
         .map(|(_, _, sym)| *sym)
 }
 
-/// Edit distance with adjacent transpositions (optimal string alignment),
-/// so "Spcae" is one step from "Space".
-fn distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[i - 2][j - 2] + 1);
-            }
-            d[i][j] = best;
-        }
-    }
-    d[a.len()][b.len()]
-}
-
 /// The closest known key or modifier name, if it is close enough to be a typo.
 fn suggest(part: &str) -> Option<String> {
     let lower = part.to_ascii_lowercase();
@@ -235,7 +210,7 @@ fn suggest(part: &str) -> Option<String> {
         .filter(|(_, alias)| alias.chars().count() > 1);
     let allowed = if lower.chars().count() >= 5 { 2 } else { 1 };
     candidates
-        .map(|(name, alias)| (distance(&lower, &alias), name))
+        .map(|(name, alias)| (edit_distance(&lower, &alias), name))
         .filter(|(d, _)| *d <= allowed)
         .min_by_key(|(d, _)| *d)
         .map(|(_, name)| name.to_owned())

@@ -1,10 +1,9 @@
-//! The typo suggester: "did you mean …?" for unknown keys and misspelt
-//! values.
-
+//! The typo suggester: "did you mean …?" for unknown settings keys,
+//! misspelt values and hotkey names. One edit distance for the workspace.
 
 /// Suggests the candidate nearest to `input`, if one is near enough to be a
 /// typo rather than a different word.
-pub(super) fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let input = input.to_lowercase().replace('-', "_");
     let mut best: Option<(usize, &'a str)> = None;
     for c in candidates {
@@ -24,7 +23,7 @@ pub(super) fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a 
 
 /// Optimal-string-alignment distance: Levenshtein plus adjacent swaps, the
 /// commonest typo (`idle_unlaod`).
-pub(super) fn edit_distance(a: &str, b: &str) -> usize {
+pub fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
     let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
