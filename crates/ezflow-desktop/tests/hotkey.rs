@@ -2,9 +2,6 @@
 //! presses faked through XTEST from a separate connection (as a keyboard
 //! would), the listener's events collected from its callback.
 
-#[path = "support/xvfb.rs"]
-mod xvfb;
-
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::Duration;
 
@@ -12,6 +9,7 @@ use ezflow_desktop::hotkey::{
     listen, listen_in, DisplayEnv, HotkeyError, HotkeyEvent, HotkeyListener, Shortcut,
     ShortcutError,
 };
+use ezflow_testbed::xvfb::{unused_display, Xvfb};
 use x11rb::connection::Connection;
 use x11rb::protocol::xkb::{self, ConnectionExt as _};
 use x11rb::protocol::xproto::{
@@ -21,7 +19,6 @@ use x11rb::protocol::xproto::{
 use x11rb::protocol::xtest::ConnectionExt as _;
 use x11rb::protocol::Event;
 use x11rb::rust_connection::RustConnection;
-use xvfb::Xvfb;
 
 use HotkeyEvent::{Pressed, Released};
 
@@ -455,16 +452,4 @@ fn no_display_is_reported() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(text.contains("1 passed"), "the child ran no test:\n{text}");
-}
-
-/// A display number with no server: no lock file and no socket.
-fn unused_display() -> String {
-    (4000..5000)
-        .map(|n| n + std::process::id() % 500)
-        .find(|n| {
-            !std::path::Path::new(&format!("/tmp/.X{n}-lock")).exists()
-                && !std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-        })
-        .map(|n| format!(":{n}"))
-        .unwrap()
 }

@@ -4,23 +4,18 @@
 //! Shift, Caps Lock and mapping changes; Ctrl+V asks for the CLIPBOARD as
 //! UTF8_STRING), clipboard owners and a clipboard reader of the test's own.
 
-#[path = "support/x11_apps.rs"]
-mod x11_apps;
-#[path = "support/xvfb.rs"]
-mod xvfb;
-
 use std::time::Instant;
 
 use ezflow_desktop::insert::{
     clipboard, clipboard_in, text_inserter, text_inserter_in, DisplayEnv, InsertError,
     InsertMethod, Insertion, TextInserter,
 };
-use x11_apps::*;
+use ezflow_testbed::x11_apps::*;
+use ezflow_testbed::xvfb::{unused_display, Xvfb};
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{ConnectionExt as _, KeyButMask};
 use x11rb::protocol::xtest::ConnectionExt as _;
 use x11rb::NONE;
-use xvfb::Xvfb;
 
 fn inserter(display: &str) -> Box<dyn TextInserter> {
     text_inserter_in(&DisplayEnv::x11(display)).unwrap()
@@ -343,16 +338,4 @@ fn no_display_is_reported() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(text.contains("1 passed"), "the child ran no test:\n{text}");
-}
-
-/// A display number with no server: no lock file and no socket.
-fn unused_display() -> String {
-    (4000..5000)
-        .map(|n| n + std::process::id() % 500)
-        .find(|n| {
-            !std::path::Path::new(&format!("/tmp/.X{n}-lock")).exists()
-                && !std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-        })
-        .map(|n| format!(":{n}"))
-        .unwrap()
 }

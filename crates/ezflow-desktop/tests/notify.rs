@@ -1,20 +1,15 @@
 //! Desktop notifications against a real, private `dbus-daemon` per test.
 //!
-//! The notification server is a stand-in (support/notifications.rs; a real one
-//! needs a display and draws popups); it answers like one and records every
-//! call. The bus, the messages and the client are real.
-
-#[path = "support/dbus.rs"]
-mod dbus;
-#[path = "support/notifications.rs"]
-mod notifications;
+//! The notification server is a stand-in (`ezflow_testbed::notifications`; a
+//! real one needs a display and draws popups); it answers like one and
+//! records every call. The bus, the messages and the client are real.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use dbus::DbusSession;
 use ezflow_desktop::notify::{Notifier, NotifyError, CALL_TIMEOUT};
-use notifications::{start_server, NotifyCall, SERVICE};
+use ezflow_testbed::dbus::DbusSession;
+use ezflow_testbed::notifications::{start_server, NotifyCall, PATH, SERVICE};
 use zbus::zvariant::OwnedValue;
 
 #[test]
@@ -141,14 +136,7 @@ impl SilentServer {
 #[test]
 fn a_server_that_does_not_answer_times_out() {
     let bus = DbusSession::start();
-    let _silent = zbus::blocking::connection::Builder::address(bus.address.as_str())
-        .unwrap()
-        .serve_at("/org/freedesktop/Notifications", SilentServer)
-        .unwrap()
-        .name(SERVICE)
-        .unwrap()
-        .build()
-        .unwrap();
+    let _silent = bus.serve(PATH, SERVICE, SilentServer);
     let notifier = Notifier::connect_to(&bus.address).unwrap();
     let started = Instant::now();
     match notifier.notify("s", "b", None) {

@@ -11,22 +11,17 @@
 //! `Activated` / `Deactivated` itself, as the desktop would on a key press,
 //! and the session's `Closed`, as the desktop does when it ends a session.
 
-#[path = "support/dbus.rs"]
-mod dbus;
-#[path = "support/portal.rs"]
-mod portal_support;
-
 use std::collections::HashMap;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dbus::DbusSession;
 use ezflow_desktop::hotkey::portal::listen_on;
 use ezflow_desktop::hotkey::{HotkeyError, HotkeyEvent, HotkeyListener, Shortcut};
-use portal_support::{
-    emit_session_closed, request_path, respond_later, serve_portal_without_the_interface,
-    session_path, string, PORTAL_PATH,
+use ezflow_testbed::dbus::DbusSession;
+use ezflow_testbed::portal::{
+    emit_session_closed, request_path, respond_later, serve_portal,
+    serve_portal_without_the_interface, session_path, string, PORTAL_PATH,
 };
 use zbus::blocking::Connection;
 use zbus::message::Header;
@@ -167,22 +162,15 @@ impl Portal {
         let bus = DbusSession::start();
         let (tx, seen) = mpsc::channel();
         let slot = Arc::new(Mutex::new(None));
-        let conn = zbus::blocking::connection::Builder::address(bus.address.as_str())
-            .unwrap()
-            .serve_at(
-                PORTAL_PATH,
-                StandIn {
-                    seen: tx,
-                    bind_response,
-                    closed_on_close,
-                    conn: Arc::clone(&slot),
-                },
-            )
-            .unwrap()
-            .name("org.freedesktop.portal.Desktop")
-            .unwrap()
-            .build()
-            .unwrap();
+        let conn = serve_portal(
+            &bus,
+            StandIn {
+                seen: tx,
+                bind_response,
+                closed_on_close,
+                conn: Arc::clone(&slot),
+            },
+        );
         *slot.lock().unwrap() = Some(conn.clone());
         Portal { bus, conn, seen }
     }

@@ -14,15 +14,6 @@
 //! was sent; the assertions are on that record, which is exactly what a
 //! compositor would have been asked to type.
 
-#[path = "support/dbus.rs"]
-mod dbus;
-#[path = "support/portal.rs"]
-mod portal_support;
-#[path = "support/x11_apps.rs"]
-mod x11_apps;
-#[path = "support/xvfb.rs"]
-mod xvfb;
-
 use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -30,14 +21,15 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dbus::DbusSession;
 use ezflow_desktop::insert::{
     InsertError, InsertMethod, Insertion, RemoteDesktopInserter, TextInserter,
 };
-use portal_support::{
-    emit_session_closed, request_path, respond_later, serve_portal_without_the_interface,
-    session_path, string, PORTAL_PATH,
+use ezflow_testbed::dbus::DbusSession;
+use ezflow_testbed::portal::{
+    emit_session_closed, request_path, respond_later, serve_portal,
+    serve_portal_without_the_interface, session_path, string,
 };
+use ezflow_testbed::{x11_apps, xvfb};
 use zbus::blocking::Connection;
 use zbus::message::Header;
 use zbus::zvariant::{ObjectPath, OwnedObjectPath, OwnedValue, Value};
@@ -259,22 +251,15 @@ impl Portal {
         let record = Arc::new(Mutex::new(Record::default()));
         let slot = Arc::new(Mutex::new(None));
         let (pasted_tx, pasted) = mpsc::channel();
-        let conn = zbus::blocking::connection::Builder::address(bus.address.as_str())
-            .unwrap()
-            .serve_at(
-                PORTAL_PATH,
-                StandIn {
-                    config,
-                    record: Arc::clone(&record),
-                    conn: Arc::clone(&slot),
-                    pasted: pasted_tx,
-                },
-            )
-            .unwrap()
-            .name("org.freedesktop.portal.Desktop")
-            .unwrap()
-            .build()
-            .unwrap();
+        let conn = serve_portal(
+            &bus,
+            StandIn {
+                config,
+                record: Arc::clone(&record),
+                conn: Arc::clone(&slot),
+                pasted: pasted_tx,
+            },
+        );
         *slot.lock().unwrap() = Some(conn.clone());
         Portal {
             bus,

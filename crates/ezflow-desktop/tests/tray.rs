@@ -11,18 +11,14 @@
 //! setting for the whole process, so every tray test is in this binary and
 //! holds `ENV_LOCK` from setting it until its end.
 
-#[path = "support/dbus.rs"]
-mod dbus;
-#[path = "support/panel.rs"]
-mod panel;
-
 use std::collections::HashMap;
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use dbus::DbusSession;
-use ezflow_desktop::tray::{start_tray, Tray, TrayAction, TrayError, TrayState, TrayView};
-use panel::*;
+use ezflow_desktop::tray::{icons, start_tray, Tray, TrayAction, TrayError, TrayState, TrayView};
+use ezflow_testbed::dbus::DbusSession;
+use ezflow_testbed::panel::*;
+use ezflow_testbed::process;
 use zbus::blocking::{Connection, MessageIterator};
 use zbus::zvariant::Value;
 
@@ -109,6 +105,14 @@ fn name_owner(conn: &Connection, name: &str) -> Option<String> {
     )
     .ok()
     .map(|reply| reply.body().deserialize::<String>().unwrap())
+}
+
+/// The icon a panel should get for `state`, as the item's pixmaps.
+fn expected_pixmaps(state: TrayState) -> Vec<IconTuple> {
+    icons::pixmaps(state)
+        .iter()
+        .map(|p| (p.width as i32, p.height as i32, p.argb.clone()))
+        .collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -591,28 +595,11 @@ fn start_latency_with_a_watcher() {
 /// Context switches (voluntary and not) of each thread of this process so
 /// far, by thread id, with the thread's name.
 fn context_switches() -> HashMap<u32, (String, u64)> {
-    let mut out = HashMap::new();
-    for task in std::fs::read_dir("/proc/self/task").unwrap() {
-        let task = task.unwrap().path();
-        let Ok(status) = std::fs::read_to_string(task.join("status")) else {
-            continue; // the thread ended meanwhile
-        };
-        let field = |key: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(key))
-                .map(str::trim)
-                .unwrap_or("")
-                .to_owned()
-        };
-        let switches = ["voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"]
-            .iter()
-            .map(|key| field(key).parse::<u64>().unwrap())
-            .sum();
-        let tid = task.file_name().unwrap().to_string_lossy().parse().unwrap();
-        out.insert(tid, (field("Name:"), switches));
-    }
-    out
+    process::threads(std::process::id())
+        .expect("this process's threads")
+        .into_iter()
+        .map(|thread| (thread.tid, (thread.name, thread.switches)))
+        .collect()
 }
 
 /// "Idle must be idle": once the icon shows, none of the threads the tray
