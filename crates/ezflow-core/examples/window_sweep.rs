@@ -1,6 +1,7 @@
 //! Measures how the encoder window affects accuracy and speed: transcribes
 //! each labelled clip (a WAV with a `.txt` of its words beside it) with every
-//! window policy given and prints word error rate and time per clip.
+//! window policy given and prints word error rate and time per clip. The
+//! word error rate is the tests' and the benchmark's (`ezflow_testbed::wer`).
 //!
 //! cargo run --release -p ezflow-core --example window_sweep -- MODEL THREADS POLICY[,POLICY…] CLIP…
 //! where POLICY is `fitted`, `full` or a frame count such as `512`.
@@ -10,34 +11,8 @@ use std::time::Instant;
 
 use ezflow_core::audio;
 use ezflow_core::engine::{DecodeOptions, EncoderWindow, LoadedModel};
-use ezflow_core::settings::Language;
-
-fn words(text: &str) -> Vec<String> {
-    text.to_lowercase()
-        .split_whitespace()
-        .map(|w| {
-            w.chars()
-                .filter(|c| c.is_alphanumeric() || *c == '\'')
-                .collect::<String>()
-        })
-        .filter(|w| !w.is_empty())
-        .collect()
-}
-
-fn wer(reference: &str, hypothesis: &str) -> f64 {
-    let (r, h) = (words(reference), words(hypothesis));
-    let mut prev: Vec<usize> = (0..=h.len()).collect();
-    for (i, rw) in r.iter().enumerate() {
-        let mut cur = vec![i + 1; h.len() + 1];
-        for (j, hw) in h.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(rw != hw))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[h.len()] as f64 / r.len().max(1) as f64
-}
+use ezflow_testbed::assets::reference_text;
+use ezflow_testbed::wer::word_error_rate;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -57,11 +32,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut totals = vec![(0.0f64, 0.0f64); policies.len()];
     for clip_path in &args[3..] {
         let clip_path = Path::new(clip_path);
-        let reference = std::fs::read_to_string(clip_path.with_extension("txt"))?;
+        let reference = reference_text(clip_path)?;
         let clip = audio::load_clip(clip_path)?;
         // Warm-up so the first policy is not charged for first-use costs.
         let mut options = DecodeOptions {
-            language: Language::AUTO,
+            language: None,
             threads,
             window: EncoderWindow::Full,
         };
@@ -71,7 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let started = Instant::now();
             let t = model.transcribe(clip.samples(), &options)?;
             let ms = started.elapsed().as_secs_f64() * 1000.0;
-            let e = wer(&reference, &t.text);
+            let e = word_error_rate(&reference, &t.text);
             totals[i].0 += e;
             totals[i].1 += ms;
             println!(

@@ -1,38 +1,36 @@
 //! Microphone capture through a real ALSA device path, fed from a file.
 //!
 //! There is no sound card here, so each test writes an ALSA configuration in
-//! which the default capture device is ALSA's `file` plugin reading raw audio
-//! (the JFK clip at 44.1 kHz, padded with silence) over the `null` plugin,
-//! behind a `plug` that converts the sample format and channel count to what
-//! cpal opens it with (f32 stereo 44.1 kHz). The recording then goes through
-//! alsa-lib, cpal's ALSA backend and its audio thread as a microphone would.
+//! which the default capture device is a microphone made of a file
+//! (`ezflow_testbed::microphone`: ALSA's `file` plugin reading the JFK clip
+//! at 44.1 kHz, padded with silence, behind a `plug` that converts to what
+//! cpal opens it with). The recording then goes through alsa-lib, cpal's
+//! ALSA backend and its audio thread as a microphone would.
 //!
 //! ALSA reads its configuration from `ALSA_CONFIG_PATH`, which is process-wide,
 //! so every scenario runs in its own child process (this test binary again,
-//! running the scenario's twin in `mod child`) with its own configuration.
-//! The configuration is self-contained (it does not include the system's
-//! `alsa.conf`), so no sound card, `~/.asoundrc` or PipeWire/PulseAudio
-//! plugin of the machine running the tests shows up. Separate processes also
+//! running the scenario's twin in `mod child`) with its own configuration;
+//! this file is therefore a test binary of its own. Separate processes also
 //! keep `/proc/self/fd` and the thread list, which the "device is closed"
 //! checks read, free of other tests' recordings.
 //!
-//! The `null` plugin does not pace in real time: the whole file arrives in a
-//! few milliseconds. So recordings end on `max_duration`, which is checked
-//! by the number of samples, never by the clock. Past the end of the file the
-//! `file` plugin repeats stale buffer contents, so the file is padded with
+//! The file-fed device does not pace in real time: the whole file arrives in
+//! a few milliseconds. So recordings end on `max_duration`, which is checked
+//! by the number of samples, never by the clock, and the file is padded with
 //! silence beyond every `max_duration` used here.
 
-#[path = "support/assets.rs"]
-mod assets;
-
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use ezflow_core::audio::{self, WHISPER_SAMPLE_RATE};
+use ezflow_testbed::assets;
+use ezflow_testbed::microphone::{
+    Device, FileMicrophone, ALSA_CONFIG_ENV, AUDIO_FILE, DEVICE_RATE,
+};
+use ezflow_testbed::wer;
 
 const SCENARIO_ENV: &str = "EZFLOW_CAPTURE_SCENARIO";
 const DIR_ENV: &str = "EZFLOW_CAPTURE_DIR";
@@ -42,98 +40,17 @@ const PATIENCE: Duration = Duration::from_secs(30);
 /// Upper bound for a whole child process, model loading included.
 const CHILD_PATIENCE: Duration = Duration::from_secs(300);
 /// Silence after the clip in the raw file, so no recording reaches its end.
-const PADDING_SECS: usize = 9;
+const PADDING: Duration = Duration::from_secs(9);
+/// Audio the breaking device lets through before it breaks: "And so my
+/// fellow Americans".
+const BREAK_AFTER: Duration = Duration::from_secs(4);
 
-/// Which device the ALSA configuration makes the default capture device.
-#[derive(Clone, Copy)]
-enum Mic {
-    /// `plug` → `file` (infile: the JFK clip, raw S16_LE 44.1 kHz mono) →
-    /// `null`. `plug` converts the sample format and the channels to what
-    /// the client asks for, but never the rate: cpal asks for 44.1 kHz, and
-    /// alsa-lib's rate converter over the `file` plugin delivers noise (a
-    /// 16 kHz file came through with a correlation of 0.02 to the clip).
-    Jfk,
-    /// The same behind a `linear` plugin that only accepts integer samples,
-    /// so cpal opens it with i16 rather than f32.
-    JfkIntegers,
-    /// The clip as raw FLOAT_LE 44.1 kHz stereo, exactly what cpal asks for,
-    /// so no conversion sits between cpal and the `file` plugin, whose output
-    /// is a pipe to `head`: once `head` has had its bytes and exited, the
-    /// plugin's write fails and so does the read it was part of — a device
-    /// that breaks mid-recording. (Behind a converting `plug` the failure is
-    /// only logged by alsa-lib and never reaches the client.)
-    JfkBreaking,
-    /// An empty configuration: no input device at all.
-    None,
-}
-
-/// The device's file rate: what cpal asks a device that can do any rate for.
-const DEVICE_RATE: u32 = 44_100;
-/// Bytes `head` takes before the breaking device breaks: 4 s of its audio,
-/// "And so my fellow Americans".
-const BREAK_AFTER_BYTES: usize = 4 * DEVICE_RATE as usize * 2 * 4;
-
-/// The ALSA configuration for `mic`, reading `raw`.
-fn alsa_config(mic: Mic, raw: &Path) -> String {
-    let file_device = |output: &str, format: &str, channels: u32| {
-        format!(
-            r#"# A microphone made of a file: `file` serves capture from `infile`
-# (raw, in the slave's format) over `null`, which does not pace in real time.
-pcm.ezflow_file {{
-    type file
-    slave.pcm {{ type null }}
-    file "{output}"
-    infile "{infile}"
-    format "raw"
-}}
-# `plug` converts format and channels for the client; the rate must already
-# be the client's (44.1 kHz for cpal), or the result is noise.
-pcm.ezflow_mic {{
-    type plug
-    slave {{
-        pcm "ezflow_file"
-        format {format}
-        rate {DEVICE_RATE}
-        channels {channels}
-    }}
-}}
-"#,
-            infile = raw.display()
-        )
-    };
-    match mic {
-        Mic::Jfk => format!(
-            "{}pcm.default \"ezflow_mic\"\n",
-            file_device("/dev/null", "S16_LE", 1)
-        ),
-        Mic::JfkIntegers => format!(
-            r#"{}pcm.default {{
-    type linear
-    slave {{ pcm "ezflow_mic" format S32_LE }}
-}}
-"#,
-            file_device("/dev/null", "S16_LE", 1)
-        ),
-        Mic::JfkBreaking => format!(
-            "{}pcm.default \"ezflow_mic\"\n",
-            file_device(
-                &format!("|head -c {BREAK_AFTER_BYTES} >/dev/null"),
-                "FLOAT_LE",
-                2
-            )
-        ),
-        Mic::None => "# no devices\n".to_owned(),
-    }
-}
-
-/// Runs `mod child`'s `name` in a fresh process with `mic` as the default
-/// capture device, and fails with its output if it fails.
-fn run_child(name: &str, mic: Mic) {
+/// Runs `mod child`'s `name` in a fresh process with `device` (reading the
+/// JFK clip) as the default capture device, and fails with its output if it
+/// fails.
+fn run_child(name: &str, device: Device) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let raw = dir.path().join("jfk.raw");
-    write_jfk_raw(&raw, mic);
-    let config = dir.path().join("asound.conf");
-    fs::write(&config, alsa_config(mic, &raw)).expect("write ALSA config");
+    let mic = FileMicrophone::write(dir.path(), device, &jfk_samples(), PADDING);
 
     let child = Command::new(std::env::current_exe().expect("test binary path"))
         .args([
@@ -143,7 +60,7 @@ fn run_child(name: &str, mic: Mic) {
             "--nocapture",
             "--test-threads=1",
         ])
-        .env("ALSA_CONFIG_PATH", &config)
+        .env(ALSA_CONFIG_ENV, &mic.config)
         .env(SCENARIO_ENV, name)
         .env(DIR_ENV, dir.path())
         .stdin(Stdio::null())
@@ -191,90 +108,50 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// The JFK clip at the device's rate, then `PADDING_SECS` of silence, as
-/// raw S16_LE mono or, for the breaking device, FLOAT_LE stereo.
-fn write_jfk_raw(path: &Path, mic: Mic) {
-    let mut samples = upsample_to_device_rate(&jfk_samples());
-    samples.resize(samples.len() + PADDING_SECS * DEVICE_RATE as usize, 0.0);
-    let mut bytes = Vec::with_capacity(samples.len() * 8);
-    for &s in &samples {
-        match mic {
-            Mic::JfkBreaking => {
-                bytes.extend_from_slice(&s.to_le_bytes());
-                bytes.extend_from_slice(&s.to_le_bytes());
-            }
-            _ => {
-                let v = (s * 32768.0).round().clamp(-32768.0, 32767.0) as i16;
-                bytes.extend_from_slice(&v.to_le_bytes());
-            }
-        }
-    }
-    let mut file = fs::File::create(path).expect("create raw file");
-    file.write_all(&bytes).expect("write raw file");
-}
-
-/// 16 kHz to the device's 44.1 kHz with a band-limited resampler, aligned
-/// sample for sample.
-fn upsample_to_device_rate(input: &[f32]) -> Vec<f32> {
-    use rubato::{FftFixedInOut, Resampler};
-    let mut resampler =
-        FftFixedInOut::<f32>::new(16_000, DEVICE_RATE as usize, 1_600, 1).expect("resampler");
-    let chunk = resampler.input_frames_next();
-    let delay = resampler.output_delay();
-    let wanted = input.len() * DEVICE_RATE as usize / 16_000;
-    let mut out = Vec::with_capacity(wanted + delay + 3 * resampler.output_frames_max());
-    let mut padded = input.to_vec();
-    padded.resize(input.len().next_multiple_of(chunk) + 2 * chunk, 0.0);
-    for block in padded.chunks(chunk) {
-        let block_out = resampler.process(&[block], None).expect("resample");
-        out.extend_from_slice(&block_out[0]);
-    }
-    out.drain(..delay);
-    out.truncate(wanted);
-    out
-}
-
 // ---- the parent tests: one child process each ----
 
 #[test]
 fn jfk_clip_is_recorded_through_alsa_and_transcribed() {
     run_child(
         "jfk_clip_is_recorded_through_alsa_and_transcribed",
-        Mic::Jfk,
+        Device::Clip,
     );
 }
 
 #[test]
 fn max_duration_ends_the_recording_once() {
-    run_child("max_duration_ends_the_recording_once", Mic::Jfk);
+    run_child("max_duration_ends_the_recording_once", Device::Clip);
 }
 
 #[test]
 fn unknown_device_error_lists_the_available_devices() {
-    run_child("unknown_device_error_lists_the_available_devices", Mic::Jfk);
+    run_child(
+        "unknown_device_error_lists_the_available_devices",
+        Device::Clip,
+    );
 }
 
 #[test]
 fn cancel_and_drop_close_the_device() {
-    run_child("cancel_and_drop_close_the_device", Mic::Jfk);
+    run_child("cancel_and_drop_close_the_device", Device::Clip);
 }
 
 #[test]
 fn integer_samples_are_converted() {
-    run_child("integer_samples_are_converted", Mic::JfkIntegers);
+    run_child("integer_samples_are_converted", Device::ClipAsIntegers);
 }
 
 #[test]
 fn device_failing_mid_recording_keeps_the_audio_so_far() {
     run_child(
         "device_failing_mid_recording_keeps_the_audio_so_far",
-        Mic::JfkBreaking,
+        Device::BreakingAfter(BREAK_AFTER),
     );
 }
 
 #[test]
 fn no_input_device_says_so() {
-    run_child("no_input_device_says_so", Mic::None);
+    run_child("no_input_device_says_so", Device::None);
 }
 
 // ---- helpers used inside the child processes ----
@@ -325,7 +202,7 @@ fn capture_threads() -> usize {
 fn assert_open(dir: &Path, audio_arrived: bool) {
     assert_eq!(
         open_files_under(dir),
-        vec![dir.join("jfk.raw")],
+        vec![dir.join(AUDIO_FILE)],
         "the device reads its file while recording"
     );
     if audio_arrived {
@@ -398,13 +275,12 @@ fn best_correlation(got: &[f32], want: &[f32]) -> (f64, isize) {
 
 fn transcribe(samples: &[f32]) -> String {
     use ezflow_core::engine::{DecodeOptions, EncoderWindow, LoadedModel};
-    use ezflow_core::settings::Language;
     let mut model = LoadedModel::load(&assets::tiny_en()).expect("tiny.en loads");
     model
         .transcribe(
             samples,
             &DecodeOptions {
-                language: Language::AUTO,
+                language: None,
                 threads: 2,
                 window: EncoderWindow::Fitted,
             },
@@ -481,7 +357,7 @@ mod child {
         // The real check: the words come through.
         let text = transcribe(samples);
         println!("transcript: {text}");
-        let wer = assets::word_error_rate(assets::JFK_TEXT, &text);
+        let wer = wer::word_error_rate(assets::JFK_TEXT, &text);
         assert!(wer <= 0.05, "word error rate {wer:.3}: {text}");
 
         // The device opens again and starts from the beginning of its file.
@@ -700,7 +576,7 @@ mod child {
         assert!(r > 0.97, "the clip's beginning: r = {r}");
         let text = transcribe(captured.clip.samples());
         println!("transcript: {text}");
-        let words = assets::normalize(&text);
+        let words = wer::words(&text);
         assert!(
             words.starts_with(&[
                 "and".into(),

@@ -5,9 +5,6 @@
 //! Every file is generated pseudo-random data whose SHA-256 the test
 //! computes itself.
 
-#[path = "support/payload.rs"]
-mod payload;
-
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -19,16 +16,10 @@ use std::time::{Duration, Instant};
 use ezflow_core::download::{
     self, download, DownloadError, DownloadRequest, Progress, ProgressPhase,
 };
-use payload::{payload, sha256_hex};
+use ezflow_testbed::http::{header, Incoming, LoopbackServer, SeenRequest};
+use ezflow_testbed::payload::{payload, sha256_hex};
 
 const MIB: usize = 1024 * 1024;
-
-/// A request as the server saw it.
-#[derive(Debug, Clone)]
-struct Seen {
-    path: String,
-    range: Option<String>,
-}
 
 fn range_start(range: Option<&str>) -> Option<u64> {
     range?
@@ -55,92 +46,23 @@ enum Reply {
     Status(u16),
 }
 
-struct TestServer {
-    base_url: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+/// The tiny_http server: serves `data` at every path; the n-th request gets
+/// `plan[n]`, later ones `Reply::Honour`.
+fn start_server(data: Arc<Vec<u8>>, plan: Vec<Reply>) -> LoopbackServer {
+    LoopbackServer::start(move |incoming| {
+        let reply = plan.get(incoming.index).copied().unwrap_or(Reply::Honour);
+        respond(incoming, reply, &data)
+    })
 }
 
-impl TestServer {
-    /// Serves `data` at every path; the n-th request gets `plan[n]`, later
-    /// ones `Reply::Honour`.
-    fn start(data: Arc<Vec<u8>>, plan: Vec<Reply>) -> TestServer {
-        let server = tiny_http::Server::http("127.0.0.1:0").expect("bind a loopback port");
-        let port = server.server_addr().to_ip().expect("an IP listener").port();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let (seen, stop) = (seen.clone(), stop.clone());
-            thread::spawn(move || {
-                let mut handlers = Vec::new();
-                let mut index = 0;
-                while !stop.load(Ordering::SeqCst) {
-                    let request = match server.recv_timeout(Duration::from_millis(20)) {
-                        Ok(Some(r)) => r,
-                        Ok(None) => continue,
-                        Err(_) => break,
-                    };
-                    let range = request
-                        .headers()
-                        .iter()
-                        .find(|h| h.field.equiv("Range"))
-                        .map(|h| h.value.as_str().to_string());
-                    seen.lock().expect("seen lock").push(Seen {
-                        path: request.url().to_string(),
-                        range: range.clone(),
-                    });
-                    let reply = plan.get(index).copied().unwrap_or(Reply::Honour);
-                    index += 1;
-                    let (data, stop) = (data.clone(), stop.clone());
-                    // One thread per request, so a stalling reply does not
-                    // hold up the next request.
-                    handlers.push(thread::spawn(move || {
-                        respond(request, reply, range.as_deref(), &data, &stop)
-                    }));
-                }
-                for h in handlers {
-                    let _ = h.join();
-                }
-            })
-        };
-        TestServer {
-            base_url: format!("http://127.0.0.1:{port}"),
-            seen,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn url(&self, file: &str) -> String {
-        format!("{}/{file}", self.base_url)
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().expect("seen lock").clone()
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn header(name: &str, value: &str) -> tiny_http::Header {
-    tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("valid header")
-}
-
-fn respond(
-    request: tiny_http::Request,
-    reply: Reply,
-    range: Option<&str>,
-    data: &[u8],
-    stop: &AtomicBool,
-) {
+fn respond(incoming: Incoming, reply: Reply, data: &[u8]) {
+    let Incoming {
+        request,
+        seen,
+        stop,
+        ..
+    } = incoming;
+    let range = seen.range.as_deref();
     let len = data.len();
     let full = || {
         tiny_http::Response::from_data(data.to_vec())
@@ -186,7 +108,7 @@ fn respond(
             let _ = writer.flush();
             // Far longer than the client's stall timeout, but bounded.
             let until = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < until && !stop.load(Ordering::SeqCst) {
+            while Instant::now() < until && !stop.is_set() {
                 thread::sleep(Duration::from_millis(20));
             }
             Ok(())
@@ -200,7 +122,7 @@ fn respond(
 /// answered properly (206 for a Range). One connection per request.
 struct CutServer {
     base_url: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
+    seen: Arc<Mutex<Vec<SeenRequest>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -245,7 +167,7 @@ impl CutServer {
         format!("{}/{file}", self.base_url)
     }
 
-    fn seen(&self) -> Vec<Seen> {
+    fn seen(&self) -> Vec<SeenRequest> {
         self.seen.lock().expect("seen lock").clone()
     }
 }
@@ -263,18 +185,16 @@ fn serve_raw(
     stream: TcpStream,
     data: &[u8],
     cut_at: Option<usize>,
-    seen: &Mutex<Vec<Seen>>,
+    seen: &Mutex<Vec<SeenRequest>>,
 ) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
-    let path = request_line
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or_default()
-        .to_string();
+    let mut request_words = request_line.split_whitespace();
+    let method = request_words.next().unwrap_or_default().to_string();
+    let path = request_words.next().unwrap_or_default().to_string();
     let mut range = None;
     loop {
         let mut line = String::new();
@@ -287,9 +207,11 @@ fn serve_raw(
             }
         }
     }
-    seen.lock().expect("seen lock").push(Seen {
+    seen.lock().expect("seen lock").push(SeenRequest {
+        method,
         path,
         range: range.clone(),
+        body: String::new(),
     });
     let mut out = stream;
     let len = data.len();
@@ -351,7 +273,7 @@ fn file_len(path: &Path) -> Option<u64> {
 fn happy_path_installs_the_verified_file_and_reports_progress_to_the_total() {
     let data = Arc::new(payload(3 * MIB + 123, 1));
     let hash = sha256_hex(&data);
-    let server = TestServer::start(data.clone(), vec![]);
+    let server = start_server(data.clone(), vec![]);
     let dir = tempfile::tempdir().expect("temp dir");
     let dest = dir.path().join("models").join("ggml-test.bin");
 
@@ -438,7 +360,7 @@ fn a_cut_connection_keeps_the_partial_and_the_next_call_resumes_with_range() {
 fn a_server_that_ignores_range_gets_a_fresh_download() {
     let data = Arc::new(payload(2 * MIB, 3));
     let hash = sha256_hex(&data);
-    let server = TestServer::start(data.clone(), vec![Reply::IgnoreRange]);
+    let server = start_server(data.clone(), vec![Reply::IgnoreRange]);
     let dir = tempfile::tempdir().expect("temp dir");
     let dest = dir.path().join("ggml-ignore.bin");
     // Garbage in the partial proves it is discarded rather than reused.
@@ -467,7 +389,7 @@ fn a_server_that_ignores_range_gets_a_fresh_download() {
 fn a_content_range_that_starts_elsewhere_restarts_from_zero() {
     let data = Arc::new(payload(MIB + 17, 4));
     let hash = sha256_hex(&data);
-    let server = TestServer::start(data.clone(), vec![Reply::WrongRange]);
+    let server = start_server(data.clone(), vec![Reply::WrongRange]);
     let dir = tempfile::tempdir().expect("temp dir");
     let dest = dir.path().join("ggml-range.bin");
     std::fs::write(partial_of(&dest), &data[..1000]).expect("write partial");
@@ -489,7 +411,7 @@ fn a_content_range_that_starts_elsewhere_restarts_from_zero() {
 fn a_complete_partial_of_unknown_size_is_confirmed_by_http_416() {
     let data = Arc::new(payload(MIB, 5));
     let hash = sha256_hex(&data);
-    let server = TestServer::start(data.clone(), vec![]);
+    let server = start_server(data.clone(), vec![]);
     let dir = tempfile::tempdir().expect("temp dir");
     let dest = dir.path().join("ggml-done.bin");
     std::fs::write(partial_of(&dest), &*data).expect("write partial");
@@ -510,7 +432,7 @@ fn a_complete_partial_of_unknown_size_is_confirmed_by_http_416() {
 #[test]
 fn a_complete_partial_of_known_size_is_installed_without_a_request() {
     let data = Arc::new(payload(MIB / 2, 6));
-    let server = TestServer::start(data.clone(), vec![Reply::Status(500)]);
+    let server = start_server(data.clone(), vec![Reply::Status(500)]);
     let dir = tempfile::tempdir().expect("temp dir");
     let dest = dir.path().join("ggml-known.bin");
     std::fs::write(partial_of(&dest), &*data).expect("write partial");
@@ -528,7 +450,7 @@ fn a_complete_partial_of_known_size_is_installed_without_a_request() {
 #[test]
 fn http_404_is_reported_and_leaves_nothing_behind() {
     let data = Arc::new(payload(1000, 7));
-    let server = TestServer::start(data, vec![Reply::Status(404)]);
+    let server = start_server(data, vec![Reply::Status(404)]);
     let dir = tempfile::tempdir().expect("temp dir");
     let dest = dir.path().join("ggml-missing.bin");
     let url = server.url("ggml-missing.bin");
@@ -547,7 +469,7 @@ fn http_404_is_reported_and_leaves_nothing_behind() {
 #[test]
 fn other_http_errors_name_the_status() {
     let data = Arc::new(payload(1000, 8));
-    let server = TestServer::start(data, vec![Reply::Status(503)]);
+    let server = start_server(data, vec![Reply::Status(503)]);
     let dir = tempfile::tempdir().expect("temp dir");
     let dest = dir.path().join("ggml-busy.bin");
 
@@ -567,7 +489,7 @@ fn a_wrong_checksum_installs_nothing_and_deletes_the_partial() {
     let data = Arc::new(payload(MIB + 1, 9));
     let actual = sha256_hex(&data);
     let expected = sha256_hex(b"some other file");
-    let server = TestServer::start(data.clone(), vec![]);
+    let server = start_server(data.clone(), vec![]);
     let dir = tempfile::tempdir().expect("temp dir");
     let dest = dir.path().join("ggml-corrupt.bin");
 
@@ -599,7 +521,7 @@ fn a_wrong_checksum_installs_nothing_and_deletes_the_partial() {
 #[test]
 fn a_size_the_server_contradicts_fails_before_the_body() {
     let data = Arc::new(payload(MIB, 10));
-    let server = TestServer::start(data.clone(), vec![]);
+    let server = start_server(data.clone(), vec![]);
     let dir = tempfile::tempdir().expect("temp dir");
     let dest = dir.path().join("ggml-size.bin");
 
@@ -623,7 +545,7 @@ fn a_stalled_server_errors_keeps_the_partial_and_a_retry_resumes() {
     let data = Arc::new(payload(2 * MIB, 11));
     let hash = sha256_hex(&data);
     let sent = 256 * 1024;
-    let server = TestServer::start(data.clone(), vec![Reply::StallAfter(sent)]);
+    let server = start_server(data.clone(), vec![Reply::StallAfter(sent)]);
     let dir = tempfile::tempdir().expect("temp dir");
     let dest = dir.path().join("ggml-stall.bin");
     let request = DownloadRequest::new(server.url("ggml-stall.bin"), &dest)
@@ -654,7 +576,7 @@ fn a_stalled_server_errors_keeps_the_partial_and_a_retry_resumes() {
 #[test]
 fn the_free_space_check_fails_before_any_request() {
     let data = Arc::new(payload(1000, 12));
-    let server = TestServer::start(data, vec![]);
+    let server = start_server(data, vec![]);
     let dir = tempfile::tempdir().expect("temp dir");
     let dest = dir.path().join("ggml-huge.bin");
     let petabyte = 1_000_000_000_000_000;
@@ -708,7 +630,7 @@ fn a_refused_connection_names_the_host() {
 fn an_unknown_length_download_is_verified_by_hash() {
     let data = Arc::new(payload(MIB + 999, 13));
     let hash = sha256_hex(&data);
-    let server = TestServer::start(data.clone(), vec![Reply::Chunked]);
+    let server = start_server(data.clone(), vec![Reply::Chunked]);
     let dir = tempfile::tempdir().expect("temp dir");
     let dest = dir.path().join("ggml-chunked.bin");
 
@@ -723,7 +645,7 @@ fn an_unknown_length_download_is_verified_by_hash() {
 fn cancelling_keeps_the_partial_and_a_later_call_finishes() {
     let data = Arc::new(payload(MIB, 14));
     let hash = sha256_hex(&data);
-    let server = TestServer::start(data.clone(), vec![]);
+    let server = start_server(data.clone(), vec![]);
     let dir = tempfile::tempdir().expect("temp dir");
     let dest = dir.path().join("ggml-cancel.bin");
     let cancel = AtomicBool::new(true);

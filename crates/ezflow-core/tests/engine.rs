@@ -2,16 +2,13 @@
 //! by our importer): accuracy on real and synthetic speech, silence, trimming
 //! offsets, state reuse, and every bad model or language.
 
-#[path = "support/assets.rs"]
-mod assets;
-
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 
-use assets::{asset, jfk, labelled, sentence, tiny_en, word_error_rate, JFK_TEXT};
 use ezflow_core::audio;
 use ezflow_core::engine::{DecodeOptions, EncoderWindow, EngineError, LoadedModel};
-use ezflow_core::settings::Language;
+use ezflow_testbed::assets::{asset, jfk, labelled, sentence, tiny_en, JFK_TEXT};
+use ezflow_testbed::wer::word_error_rate;
 
 /// One loaded model shared by the tests of this file (loading is the slow
 /// part; whisper's state is reused across clips, as in the app).
@@ -25,7 +22,7 @@ fn model() -> std::sync::MutexGuard<'static, LoadedModel> {
 
 fn options() -> DecodeOptions {
     DecodeOptions {
-        language: Language::AUTO,
+        language: None,
         threads: 2,
         window: EncoderWindow::Fitted,
     }

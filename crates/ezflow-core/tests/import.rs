@@ -9,14 +9,12 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-#[path = "support/assets.rs"]
-mod assets;
-
-use assets::asset;
 use ezflow_core::import::{
     import_ct2_dir, mel, ImportError, ImportOptions, ImportProgress, ImportReport, WeightFormat,
 };
 use ezflow_core::model_file::{inspect, ModelFileError, ModelSize, TensorType};
+use ezflow_testbed::assets::{asset, JFK_TEXT};
+use ezflow_testbed::wer;
 
 // ---------------------------------------------------------------------------
 // Assets.
@@ -235,22 +233,6 @@ fn read_wav_mono_16k(path: &Path) -> Vec<f32> {
     panic!("{} has no data chunk", path.display());
 }
 
-fn normalise(text: &str) -> String {
-    text.to_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == '\'' {
-                c
-            } else {
-                ' '
-            }
-        })
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 #[test]
 fn imported_model_transcribes_the_jfk_clip() {
     use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
@@ -289,7 +271,7 @@ fn imported_model_transcribes_the_jfk_clip() {
     let transcript: String = state.as_iter().map(|segment| segment.to_string()).collect();
     println!("transcript: {transcript}");
 
-    let words = normalise(&transcript);
+    let words = wer::words(&transcript).join(" ");
     for phrase in [
         "ask not what your country can do for you",
         "ask what you can do for your country",
@@ -723,7 +705,6 @@ fn q8_0_import_is_the_f16_import_quantized_as_whisper_cpp_does() {
 #[test]
 fn q8_0_model_transcribes_the_jfk_clip() {
     use ezflow_core::engine::{DecodeOptions, EncoderWindow, LoadedModel};
-    use ezflow_core::settings::Language;
 
     let (path, _) = imported_q8_0();
     let clip = ezflow_core::audio::load_clip(&asset("jfk.wav")).expect("jfk.wav loads");
@@ -733,21 +714,17 @@ fn q8_0_model_transcribes_the_jfk_clip() {
         .transcribe(
             clip.samples(),
             &DecodeOptions {
-                language: Language::AUTO,
+                language: None,
                 threads: 2,
                 window: EncoderWindow::Fitted,
             },
         )
         .expect("transcription runs");
     println!("q8_0 transcript: {}", transcript.text);
-    let words = normalise(&transcript.text);
-    let expected = normalise(
-        "And so my fellow Americans, ask not what your country can do for you, \
-         ask what you can do for your country.",
-    );
-    for word in expected.split(' ') {
+    let words = wer::words(&transcript.text);
+    for word in wer::words(JFK_TEXT) {
         assert!(
-            words.split(' ').any(|w| w == word),
+            words.contains(&word),
             "transcript {:?} lacks {word:?}",
             transcript.text
         );

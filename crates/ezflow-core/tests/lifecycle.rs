@@ -4,26 +4,23 @@
 //! Waits are blocking receives on the event channel with a generous upper
 //! bound, never sleeps in a loop.
 
-#[path = "support/assets.rs"]
-mod assets;
-
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use assets::{asset, tiny_en, word_error_rate};
 use ezflow_core::audio;
 use ezflow_core::engine::{DecodeOptions, EncoderWindow};
 use ezflow_core::lifecycle::{
-    LifecycleError, LifecycleEvent, ModelManager, ModelState, UnloadReason,
+    LifecycleError, LifecycleEvent, ModelManager, ModelState, UnloadPolicy, UnloadReason,
 };
-use ezflow_core::settings::{IdleUnload, Language};
+use ezflow_testbed::assets::{asset, tiny_en};
+use ezflow_testbed::wer::word_error_rate;
 
 const PATIENCE: Duration = Duration::from_secs(30);
 
 fn options() -> DecodeOptions {
     DecodeOptions {
-        language: Language::AUTO,
+        language: None,
         threads: 1,
         window: EncoderWindow::Fitted,
     }
@@ -82,7 +79,7 @@ fn race(
 
 #[test]
 fn the_model_loads_on_first_use_not_before() {
-    let manager = ModelManager::new(tiny_en(), IdleUnload::Never);
+    let manager = ModelManager::new(tiny_en(), UnloadPolicy::Never);
     let events = manager.subscribe();
     assert!(!manager.is_loaded());
     let status = manager.status();
@@ -115,7 +112,7 @@ fn the_model_loads_on_first_use_not_before() {
 
 #[test]
 fn concurrent_first_requests_share_one_load() {
-    let manager = Arc::new(ModelManager::new(tiny_en(), IdleUnload::Never));
+    let manager = Arc::new(ModelManager::new(tiny_en(), UnloadPolicy::Never));
     let events = manager.subscribe();
     let samples = Arc::new(clip());
     let texts: Vec<String> = race(&manager, &samples, 4)
@@ -133,7 +130,7 @@ fn concurrent_first_requests_share_one_load() {
 
 #[test]
 fn an_idle_model_is_unloaded_after_the_timeout_and_reloads_transparently() {
-    let manager = ModelManager::new(tiny_en(), IdleUnload::After(Duration::from_millis(300)));
+    let manager = ModelManager::new(tiny_en(), UnloadPolicy::After(Duration::from_millis(300)));
     let events = manager.subscribe();
     let first = manager.transcribe(&clip(), &options()).expect("first");
     assert_eq!(wait_for_unload(&events), UnloadReason::Idle);
@@ -150,7 +147,7 @@ fn an_idle_model_is_unloaded_after_the_timeout_and_reloads_transparently() {
 
 #[test]
 fn each_use_pushes_the_idle_deadline_back() {
-    let manager = ModelManager::new(tiny_en(), IdleUnload::After(Duration::from_secs(2)));
+    let manager = ModelManager::new(tiny_en(), UnloadPolicy::After(Duration::from_secs(2)));
     let events = manager.subscribe();
     let samples = clip();
     manager.transcribe(&samples, &options()).expect("first");
@@ -165,7 +162,7 @@ fn each_use_pushes_the_idle_deadline_back() {
 
 #[test]
 fn never_keeps_the_model_and_immediately_drops_it_after_each_use() {
-    let never = ModelManager::new(tiny_en(), IdleUnload::Never);
+    let never = ModelManager::new(tiny_en(), UnloadPolicy::Never);
     let events = never.subscribe();
     never.transcribe(&clip(), &options()).expect("transcribes");
     match events.recv_timeout(Duration::from_secs(2)) {
@@ -183,7 +180,7 @@ fn never_keeps_the_model_and_immediately_drops_it_after_each_use() {
     }
     assert!(never.is_loaded());
 
-    let immediately = ModelManager::new(tiny_en(), IdleUnload::Immediately);
+    let immediately = ModelManager::new(tiny_en(), UnloadPolicy::Immediately);
     let events = immediately.subscribe();
     immediately
         .transcribe(&clip(), &options())
@@ -209,19 +206,19 @@ fn never_keeps_the_model_and_immediately_drops_it_after_each_use() {
 
 #[test]
 fn changing_the_policy_retimes_an_idle_model() {
-    let manager = ModelManager::new(tiny_en(), IdleUnload::Never);
+    let manager = ModelManager::new(tiny_en(), UnloadPolicy::Never);
     let events = manager.subscribe();
     manager
         .transcribe(&clip(), &options())
         .expect("transcribes");
     assert!(manager.is_loaded());
-    manager.set_idle_unload(IdleUnload::After(Duration::from_millis(200)));
+    manager.set_unload_policy(UnloadPolicy::After(Duration::from_millis(200)));
     assert_eq!(wait_for_unload(&events), UnloadReason::Idle);
 }
 
 #[test]
 fn unload_on_request_and_on_model_change() {
-    let manager = ModelManager::new(tiny_en(), IdleUnload::Never);
+    let manager = ModelManager::new(tiny_en(), UnloadPolicy::Never);
     let events = manager.subscribe();
     manager
         .transcribe(&clip(), &options())
@@ -246,7 +243,7 @@ fn unload_on_request_and_on_model_change() {
 
 #[test]
 fn preload_loads_in_the_background_once() {
-    let manager = ModelManager::new(tiny_en(), IdleUnload::Never);
+    let manager = ModelManager::new(tiny_en(), UnloadPolicy::Never);
     let events = manager.subscribe();
     manager.preload();
     manager.preload();
@@ -270,7 +267,7 @@ fn a_failed_load_is_reported_to_every_waiter_and_retried_later() {
     let bytes = std::fs::read(tiny_en()).expect("model");
     std::fs::write(&broken, &bytes[..4096]).expect("write");
 
-    let manager = Arc::new(ModelManager::new(broken.clone(), IdleUnload::Never));
+    let manager = Arc::new(ModelManager::new(broken.clone(), UnloadPolicy::Never));
     let events = manager.subscribe();
     let samples = Arc::new(clip());
     let results = race(&manager, &samples, 3);

@@ -2,15 +2,11 @@
 //! and repeated load/unload cycles do not accumulate. One test in its own
 //! binary so no other test's allocations move the figures.
 
-#[path = "support/assets.rs"]
-mod assets;
-
-use assets::{asset, tiny_en};
 use ezflow_core::audio;
 use ezflow_core::engine::{DecodeOptions, EncoderWindow};
-use ezflow_core::lifecycle::ModelManager;
+use ezflow_core::lifecycle::{ModelManager, UnloadPolicy};
 use ezflow_core::memory;
-use ezflow_core::settings::{IdleUnload, Language};
+use ezflow_testbed::assets::{asset, tiny_en};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -20,11 +16,11 @@ fn unloading_gives_the_memory_back() {
         .expect("clip")
         .into_samples();
     let options = DecodeOptions {
-        language: Language::AUTO,
+        language: None,
         threads: 2,
         window: EncoderWindow::Fitted,
     };
-    let manager = ModelManager::new(tiny_en(), IdleUnload::Never);
+    let manager = ModelManager::new(tiny_en(), UnloadPolicy::Never);
     let before = memory::current().expect("smaps_rollup readable");
 
     let mut after_unload = Vec::new();

@@ -2,79 +2,30 @@
 //! a real tiny_http server on loopback. The base URL is passed to the store
 //! explicitly, so no process-wide environment variable is touched.
 
-#[path = "support/payload.rs"]
-mod payload;
-
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
-use std::time::Duration;
 
 use ezflow_core::catalog;
 use ezflow_core::download::{self, DownloadError, Progress, ProgressPhase};
 use ezflow_core::models::{ModelSource, ModelStore, ModelsError};
-use payload::{payload, sha256_hex};
+use ezflow_testbed::http::LoopbackServer;
+use ezflow_testbed::payload::{payload, sha256_hex};
 
-/// Serves `files` by path (`/ggml-x.bin`), 404 for anything else, and
-/// records the paths asked for.
-struct FileServer {
-    base_url: String,
-    seen: Arc<Mutex<Vec<String>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl FileServer {
-    fn start(files: Vec<(&str, Vec<u8>)>) -> FileServer {
-        let files: Vec<(String, Vec<u8>)> = files
-            .into_iter()
-            .map(|(name, data)| (format!("/{name}"), data))
-            .collect();
-        let server = tiny_http::Server::http("127.0.0.1:0").expect("bind a loopback port");
-        let port = server.server_addr().to_ip().expect("an IP listener").port();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let (seen, stop) = (seen.clone(), stop.clone());
-            thread::spawn(move || {
-                while !stop.load(Ordering::SeqCst) {
-                    let request = match server.recv_timeout(Duration::from_millis(20)) {
-                        Ok(Some(r)) => r,
-                        Ok(None) => continue,
-                        Err(_) => break,
-                    };
-                    let path = request.url().to_string();
-                    seen.lock().expect("seen lock").push(path.clone());
-                    let response = match files.iter().find(|(p, _)| *p == path) {
-                        Some((_, data)) => tiny_http::Response::from_data(data.clone())
-                            .with_chunked_threshold(usize::MAX),
-                        None => tiny_http::Response::from_data(Vec::new()).with_status_code(404),
-                    };
-                    let _ = request.respond(response);
-                }
-            })
+/// Serves `files` by path (`/ggml-x.bin`), 404 for anything else; the
+/// server records the paths asked for.
+fn file_server(files: Vec<(&str, Vec<u8>)>) -> LoopbackServer {
+    let files: Vec<(String, Vec<u8>)> = files
+        .into_iter()
+        .map(|(name, data)| (format!("/{name}"), data))
+        .collect();
+    LoopbackServer::start(move |incoming| {
+        let response = match files.iter().find(|(p, _)| *p == incoming.seen.path) {
+            Some((_, data)) => {
+                tiny_http::Response::from_data(data.clone()).with_chunked_threshold(usize::MAX)
+            }
+            None => tiny_http::Response::from_data(Vec::new()).with_status_code(404),
         };
-        FileServer {
-            base_url: format!("http://127.0.0.1:{port}"),
-            seen,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn seen(&self) -> Vec<String> {
-        self.seen.lock().expect("seen lock").clone()
-    }
-}
-
-impl Drop for FileServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+        incoming.respond(response);
+    })
 }
 
 fn write(path: &Path, len: usize) {
@@ -230,13 +181,13 @@ fn ids_that_would_leave_the_store_are_refused() {
 fn install_downloads_into_a_new_store_and_the_model_can_then_be_resolved() {
     let data = payload(1024 * 1024 + 7, 42);
     let hash = sha256_hex(&data);
-    let server = FileServer::start(vec![("ggml-custom.bin", data.clone())]);
+    let server = file_server(vec![("ggml-custom.bin", data.clone())]);
     let dir = tempfile::tempdir().expect("temp dir");
     let store =
-        ModelStore::new(dir.path().join("new").join("models")).with_base_url(&server.base_url);
+        ModelStore::new(dir.path().join("new").join("models")).with_base_url(server.base_url());
     let source = ModelSource {
         id: "custom".into(),
-        url: format!("{}/ggml-custom.bin", server.base_url),
+        url: format!("{}/ggml-custom.bin", server.base_url()),
         size_bytes: Some(data.len() as u64),
         sha256: Some(hash.clone()),
     };
@@ -272,7 +223,7 @@ fn install_downloads_into_a_new_store_and_the_model_can_then_be_resolved() {
         .install_from(&source, &mut no_progress(), None)
         .expect("second install");
     assert!(again.download.is_none());
-    assert_eq!(server.seen().len(), 1);
+    assert_eq!(server.paths().len(), 1);
 }
 
 #[test]
@@ -281,17 +232,17 @@ fn installing_a_catalog_model_uses_the_base_url_and_enforces_the_catalog_size() 
     // serves a file of the wrong size: the install must refuse it (the
     // catalog's size is checked before the body) and leave nothing behind.
     let entry = catalog::find("tiny.en-q5_1").expect("in the catalog");
-    let server = FileServer::start(vec![(entry.file_name, payload(4096, 1))]);
+    let server = file_server(vec![(entry.file_name, payload(4096, 1))]);
     let dir = tempfile::tempdir().expect("temp dir");
     let store =
-        ModelStore::new(dir.path().join("models")).with_base_url(format!("{}/", server.base_url));
+        ModelStore::new(dir.path().join("models")).with_base_url(format!("{}/", server.base_url()));
 
     let source = store
         .catalog_source("tiny.en-q5_1")
         .expect("catalog source");
     assert_eq!(
         source.url,
-        format!("{}/ggml-tiny.en-q5_1.bin", server.base_url)
+        format!("{}/ggml-tiny.en-q5_1.bin", server.base_url())
     );
     assert_eq!(source.size_bytes, Some(entry.size_bytes));
     assert_eq!(source.sha256.as_deref(), entry.sha256);
@@ -312,16 +263,16 @@ fn installing_a_catalog_model_uses_the_base_url_and_enforces_the_catalog_size() 
         }
         other => panic!("expected a size mismatch, got {other:?}"),
     }
-    assert_eq!(server.seen(), ["/ggml-tiny.en-q5_1.bin"]);
+    assert_eq!(server.paths(), ["/ggml-tiny.en-q5_1.bin"]);
     assert!(store.list().expect("list").is_empty());
     assert!(store.partial_downloads().expect("partials").is_empty());
 }
 
 #[test]
 fn installing_a_model_missing_on_the_server_or_unknown_fails_clearly() {
-    let server = FileServer::start(vec![]);
+    let server = file_server(vec![]);
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = ModelStore::new(dir.path()).with_base_url(&server.base_url);
+    let store = ModelStore::new(dir.path()).with_base_url(server.base_url());
 
     let error = store
         .install("base.en", &mut no_progress(), None)
@@ -343,7 +294,7 @@ fn installing_a_model_missing_on_the_server_or_unknown_fails_clearly() {
         .expect_err("unknown");
     assert!(matches!(error, ModelsError::Unknown { .. }), "{error:?}");
     assert_eq!(
-        server.seen(),
+        server.paths(),
         ["/ggml-base.en.bin"],
         "the unknown id made no request"
     );

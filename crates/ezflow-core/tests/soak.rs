@@ -12,23 +12,20 @@
 //! `FullParams::set_language`, which leaks one `CString` per call. glibc's
 //! own count of heap bytes in use covers whisper.cpp's C and C++ side.
 //!
-//! This file holds a single test (and the assets module's small one) so that
-//! nothing else runs in the process while memory is measured. Each
+//! This file holds a single test so that nothing else runs in the process
+//! while memory is measured. Each
 //! transcription costs about 0.75 CPU-seconds (tiny.en, encoder window of 512
 //! frames), so the test takes about 1.5 to 2 minutes on two idle cores;
 //! measured 168 s on two cores shared with other work.
-
-#[path = "support/assets.rs"]
-mod assets;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use assets::{labelled, tiny_en, word_error_rate};
 use ezflow_core::engine::{DecodeOptions, EncoderWindow, LoadedModel};
 use ezflow_core::memory::{self, ProcessMemory};
-use ezflow_core::settings::Language;
+use ezflow_testbed::assets::{labelled, tiny_en};
+use ezflow_testbed::wer::word_error_rate;
 
 const TRANSCRIPTIONS: usize = 200;
 const MIB: u64 = 1024 * 1024;
@@ -197,7 +194,7 @@ fn two_hundred_transcriptions_stay_right_and_do_not_grow_memory() {
         .collect();
     let mut model = LoadedModel::load(&tiny_en()).expect("tiny.en loads");
     let options = DecodeOptions {
-        language: Language::AUTO,
+        language: None,
         // CI has two cores; more would not measure anything else.
         threads: std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4)),
         window: EncoderWindow::Fitted,

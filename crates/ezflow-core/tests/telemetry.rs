@@ -4,17 +4,16 @@
 //! against the real collector lives in `crates/ezflow/tests/telemetry.rs`.
 
 use std::fs;
-use std::net::TcpListener;
 use std::path::Path;
-use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use ezflow_core::settings::Settings;
+use ezflow_config::settings::Settings;
 use ezflow_core::telemetry::schema::{self, Batch, EventKind, Surface};
 use ezflow_core::telemetry::{
     Context, Delivery, Limits, SendOutcome, SendPolicy, Sender, Telemetry,
 };
+use ezflow_testbed::http::{header, unused_loopback_addr, LoopbackServer};
 
 fn settings(enabled: bool, endpoint: &str) -> Settings {
     Settings {
@@ -51,36 +50,27 @@ fn files_in(dir: &Path) -> Vec<String> {
     names
 }
 
-/// A loopback HTTP server that answers each request with the next status
-/// from `statuses` and reports each request body on the returned channel.
-fn collector_stub(
-    statuses: Vec<(u16, Option<&'static str>)>,
-) -> (String, mpsc::Receiver<String>, thread::JoinHandle<()>) {
-    let server = tiny_http::Server::http("127.0.0.1:0").expect("bind a loopback port");
-    let url = format!("http://{}", server.server_addr());
-    let (tx, rx) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        for (status, retry_after) in statuses {
-            let Ok(mut request) = server.recv() else {
-                return;
-            };
-            let mut body = String::new();
-            let _ = request.as_reader().read_to_string(&mut body);
-            assert_eq!(request.url(), "/v1/events");
-            let _ = tx.send(body);
-            let mut response = tiny_http::Response::from_string(format!(
-                "{{\"error\":\"stub answered {status}\"}}"
-            ))
-            .with_status_code(status);
-            if let Some(secs) = retry_after {
-                response.add_header(
-                    tiny_http::Header::from_bytes("Retry-After", secs).expect("header"),
-                );
-            }
-            let _ = request.respond(response);
+/// A loopback HTTP server that answers each request to `/v1/events` with the
+/// next status from `statuses`; it records each request body.
+fn collector_stub(statuses: Vec<(u16, Option<&'static str>)>) -> LoopbackServer {
+    LoopbackServer::start(move |incoming| {
+        assert_eq!(incoming.seen.path, "/v1/events");
+        let Some(&(status, retry_after)) = statuses.get(incoming.index) else {
+            panic!("the stub got more requests than it has answers for");
+        };
+        let mut response =
+            tiny_http::Response::from_string(format!("{{\"error\":\"stub answered {status}\"}}"))
+                .with_status_code(status);
+        if let Some(secs) = retry_after {
+            response.add_header(header("Retry-After", secs));
         }
-    });
-    (url, rx, handle)
+        incoming.respond(response);
+    })
+}
+
+/// The bodies the stub received, in order.
+fn bodies(server: &LoopbackServer) -> Vec<String> {
+    server.seen().into_iter().map(|r| r.body).collect()
 }
 
 fn batch_of(body: &str) -> Batch {
@@ -251,8 +241,8 @@ fn events_older_than_the_age_bound_and_unreadable_lines_are_dropped() {
 #[test]
 fn server_errors_keep_the_batch_and_its_id_until_it_is_delivered() {
     let dir = tempfile::tempdir().unwrap();
-    let (url, bodies, server) = collector_stub(vec![(503, None), (429, Some("7")), (200, None)]);
-    let t = open(dir.path(), true, &url);
+    let server = collector_stub(vec![(503, None), (429, Some("7")), (200, None)]);
+    let t = open(dir.path(), true, server.base_url());
     t.record(launch()).unwrap();
     t.record(launch()).unwrap();
     let delivery = Delivery::new(Duration::from_secs(5));
@@ -277,9 +267,10 @@ fn server_errors_keep_the_batch_and_its_id_until_it_is_delivered() {
             dropped: 0
         }
     );
-    server.join().unwrap();
+    let bodies = bodies(&server);
+    server.stop();
 
-    let ids: Vec<String> = bodies.try_iter().map(|b| batch_of(&b).batch_id).collect();
+    let ids: Vec<String> = bodies.iter().map(|b| batch_of(b).batch_id).collect();
     assert_eq!(ids.len(), 3);
     assert!(
         ids.iter().all(|id| id == &ids[0]),
@@ -296,8 +287,8 @@ fn server_errors_keep_the_batch_and_its_id_until_it_is_delivered() {
 #[test]
 fn a_refused_batch_is_dropped_and_the_next_one_still_goes() {
     let dir = tempfile::tempdir().unwrap();
-    let (url, bodies, server) = collector_stub(vec![(422, None), (200, None)]);
-    let t = open(dir.path(), true, &url);
+    let server = collector_stub(vec![(422, None), (200, None)]);
+    let t = open(dir.path(), true, server.base_url());
     t.record(launch()).unwrap();
     t.preview().unwrap(); // first batch: one event
     t.record(launch()).unwrap();
@@ -312,8 +303,9 @@ fn a_refused_batch_is_dropped_and_the_next_one_still_goes() {
             dropped: 1
         }
     );
-    server.join().unwrap();
-    assert_eq!(bodies.try_iter().count(), 2);
+    let bodies = bodies(&server);
+    server.stop();
+    assert_eq!(bodies.len(), 2);
     assert_eq!(t.status().unwrap().queued, 0);
     assert_eq!(
         t.sent_log().unwrap().len(),
@@ -343,10 +335,7 @@ fn without_an_endpoint_nothing_leaves_and_nothing_is_lost() {
 fn the_background_sender_retries_until_the_collector_is_back_then_delivers_once() {
     let dir = tempfile::tempdir().unwrap();
     // A port with nothing listening: connections are refused (offline).
-    let port = {
-        let probe = TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
+    let port = unused_loopback_addr().port();
     let url = format!("http://127.0.0.1:{port}");
     let t = open(dir.path(), true, &url);
     let policy = SendPolicy {
