@@ -2,9 +2,6 @@
 //! file: what is refused and why, what is stored, duplicates, server-side
 //! failures (503, never 4xx), `/health`, and unknown routes.
 
-#[path = "support/harness.rs"]
-mod support;
-
 use std::time::Duration;
 
 use ezflow_collector::retention::Cutoffs;
@@ -12,8 +9,8 @@ use ezflow_collector::stats::Aggregates;
 use ezflow_collector::store::{EventStore, Inserted, Purged, StoreError};
 use ezflow_collector::RunningCollector;
 use ezflow_telemetry_schema::{Batch, Hour, MAX_BODY_BYTES, MAX_EVENTS_PER_BATCH};
+use ezflow_testbed::collector::*;
 use serde_json::{json, Value};
-use support::*;
 
 type Case = (
     &'static str,

@@ -3,16 +3,13 @@
 //! acknowledged batch, and an unusable database file stops `start` with an
 //! error naming it.
 
-#[path = "support/harness.rs"]
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 
 use ezflow_collector::{CollectorError, RunningCollector};
+use ezflow_testbed::collector::*;
 use serde_json::json;
-use support::*;
 
 #[test]
 fn data_survives_a_restart() {

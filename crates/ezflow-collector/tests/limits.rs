@@ -2,13 +2,10 @@
 //! client over its rate limit gets 429 with `Retry-After` and has nothing
 //! stored for the refused batch.
 
-#[path = "support/harness.rs"]
-mod support;
-
 use ezflow_collector::RunningCollector;
 use ezflow_telemetry_schema::Hour;
+use ezflow_testbed::collector::*;
 use serde_json::json;
-use support::*;
 
 const THREADS: u64 = 16;
 const BATCHES_PER_THREAD: u64 = 40;

@@ -3,12 +3,9 @@
 //! factor per model and device; the dashboard shows the same figures with
 //! no markup from events; retention purges old events.
 
-#[path = "support/harness.rs"]
-mod support;
-
 use ezflow_collector::RunningCollector;
+use ezflow_testbed::collector::*;
 use serde_json::{json, Value};
-use support::*;
 
 /// Thirty-four events over three days (see the expected stats below).
 fn known_batches() -> Vec<Value> {
