@@ -7,27 +7,20 @@
 //!
 //! Hotkey down → recording (and the model load) → hotkey up → the words in
 //! the window, with the clipboard as it was before.
+//!
+//! The session, the stand-ins, the microphone and the X applications are
+//! `ezflow_testbed`'s (`session`, `panel`, `notifications`, `microphone`,
+//! `x11_apps`).
 
-#[path = "../../ezflow-core/tests/support/assets.rs"]
-mod assets;
-#[path = "../../ezflow-desktop/tests/support/dbus.rs"]
-mod dbus;
-#[path = "../../ezflow-desktop/tests/support/notifications.rs"]
-mod notifications;
-#[path = "../../ezflow-desktop/tests/support/panel.rs"]
-mod panel;
-#[path = "../../ezflow-desktop/tests/support/x11_apps.rs"]
-mod x11_apps;
-#[path = "../../ezflow-desktop/tests/support/xvfb.rs"]
-mod xvfb;
-
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, ExitStatus, Output};
 use std::time::{Duration, Instant};
 
+use ezflow_testbed::microphone::{self, Device, FileMicrophone, ALSA_CONFIG_ENV};
+use ezflow_testbed::process::{self, WatchedProcess};
+use ezflow_testbed::session::DesktopSession;
+use ezflow_testbed::{assets, notifications, panel, x11_apps};
 use x11rb::connection::Connection as _;
 use x11rb::protocol::xproto::ConnectionExt as _;
 use x11rb::protocol::xtest::ConnectionExt as _;
@@ -36,6 +29,9 @@ use x11rb::wrapper::ConnectionExt as _;
 /// Bound on waiting for the app to react (a model load and a transcription
 /// on a loaded 2-core machine included).
 const PATIENCE: Duration = Duration::from_secs(120);
+/// Silence after the JFK clip in the microphone's file: past the recording
+/// limit (12 s) of every test here.
+const MICROPHONE_PADDING: Duration = Duration::from_secs(20);
 /// How long the idle app is watched for CPU use (the story's own test);
 /// `EZFLOW_IDLE_WATCH_SECS` sets another span (60 for the README's figure).
 fn idle_watch() -> Duration {
@@ -46,110 +42,51 @@ fn idle_watch() -> Duration {
     Duration::from_secs(secs)
 }
 
-/// A user's session: X, D-Bus with a tray host, a microphone, and EZ Flow's
-/// own directories.
+/// A user's session (X, D-Bus, EZ Flow's own directories; the tray host is
+/// each test's) with a microphone.
 struct Desktop {
-    xvfb: xvfb::Xvfb,
-    bus: dbus::DbusSession,
-    home: tempfile::TempDir,
+    session: DesktopSession,
 }
 
 impl Desktop {
     fn start() -> Desktop {
         let desktop = Desktop {
-            xvfb: xvfb::Xvfb::start(),
-            bus: dbus::DbusSession::start(),
-            home: tempfile::tempdir().expect("tempdir"),
+            session: DesktopSession::start(),
         };
-        let run = desktop.home.path().join("run");
-        std::fs::create_dir_all(&run).expect("runtime dir");
-        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).expect("chmod");
-        desktop.write_microphone("/dev/null");
+        desktop.write_microphone(Device::Clip);
         desktop
     }
 
     fn path(&self, name: &str) -> PathBuf {
-        self.home.path().join(name)
+        self.session.home.join(name)
     }
 
-    /// An ALSA configuration whose default capture device reads the JFK
-    /// clip (44.1 kHz S16_LE mono, what cpal asks for; padded with silence
-    /// past the recording limit) from a file, through alsa-lib's `file`
-    /// plugin: the app's real capture path, minus a sound card. The plugin
-    /// also writes what passes through to `output` (a file, or `|command`);
-    /// when that fails, the device fails, as an unplugged one does.
-    /// `float_stereo` makes the device's own format f32 stereo, what cpal
-    /// opens, so that `plug` converts nothing (with `|command` output,
-    /// alsa-lib's conversion path stalled instead of failing).
-    fn write_microphone_as(&self, output: &str, float_stereo: bool) {
-        let raw = self.path("jfk.raw");
-        let status = Command::new("sox")
-            .arg(assets::jfk())
-            .args(["-t", "raw", "-r", "44100"])
-            .args(if float_stereo {
-                ["-e", "floating-point", "-b", "32", "-c", "2"]
-            } else {
-                ["-e", "signed", "-b", "16", "-c", "1"]
-            })
-            .arg(&raw)
-            .args(["pad", "0", "20"])
-            .status()
-            .expect("sox runs (scripts/setup-system.sh installs it)");
-        assert!(status.success(), "sox could not convert the JFK clip");
-        let config = format!(
-            r#"pcm.ezflow_file {{
-    type file
-    slave.pcm {{ type null }}
-    file "{output}"
-    infile "{}"
-    format "raw"
-}}
-pcm.ezflow_mic {{
-    type plug
-    slave {{ pcm "ezflow_file" format {format} rate 44100 channels {channels} }}
-}}
-pcm.default "ezflow_mic"
-"#,
-            raw.display(),
-            format = if float_stereo { "FLOAT_LE" } else { "S16_LE" },
-            channels = if float_stereo { 2 } else { 1 },
-        );
-        std::fs::write(self.path("asound.conf"), config).expect("write ALSA config");
+    fn display(&self) -> &str {
+        self.session.display()
     }
 
-    fn write_microphone(&self, output: &str) {
-        self.write_microphone_as(output, false);
+    /// Makes `device`, reading the JFK clip, the default capture device of
+    /// the app (see `ezflow_testbed::microphone`): the app's real capture
+    /// path, minus a sound card.
+    fn write_microphone(&self, device: Device) {
+        let clip = ezflow_core::audio::load_clip(&assets::jfk())
+            .expect("decode jfk.wav")
+            .into_samples();
+        FileMicrophone::write(self.session.home.path(), device, &clip, MICROPHONE_PADDING);
     }
 
     fn write_settings(&self, extra: &str) {
-        let config = self.path("config");
-        std::fs::create_dir_all(&config).expect("config dir");
-        std::fs::write(
-            config.join("settings.toml"),
-            format!(
-                "model = \"{}\"\nlanguage = \"en\"\nhotkey = \"Ctrl+Alt+Space\"\n\
-                 hotkey_mode = \"push-to-talk\"\ninsert_method = \"paste\"\n\
-                 max_recording = \"12s\"\n{extra}",
-                assets::tiny_en().display()
-            ),
-        )
-        .expect("write settings");
+        self.session.home.write_settings(&format!(
+            "model = \"{}\"\nlanguage = \"en\"\nhotkey = \"Ctrl+Alt+Space\"\n\
+             hotkey_mode = \"push-to-talk\"\ninsert_method = \"paste\"\n\
+             max_recording = \"12s\"\n{extra}",
+            assets::tiny_en().display()
+        ));
     }
 
     fn ezflow(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ezflow"));
-        command
-            .env("DISPLAY", &self.xvfb.display)
-            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus.address)
-            .env("XDG_RUNTIME_DIR", self.path("run"))
-            .env("EZFLOW_CONFIG_DIR", self.path("config"))
-            .env("EZFLOW_DATA_DIR", self.path("data"))
-            .env("EZFLOW_MODELS_DIR", self.path("models"))
-            .env("ALSA_CONFIG_PATH", self.path("asound.conf"))
-            .env_remove("WAYLAND_DISPLAY")
-            .env_remove("EZFLOW_RUNTIME_DIR")
-            .env_remove("EZFLOW_LOG")
-            .stdin(Stdio::null());
+        let mut command = self.session.command(env!("CARGO_BIN_EXE_ezflow"));
+        command.env(ALSA_CONFIG_ENV, self.path(microphone::CONFIG_FILE));
         command
     }
 
@@ -164,90 +101,42 @@ pcm.default "ezflow_mic"
 
     /// [`start_app`](Self::start_app) with a prepared command.
     fn start_app_with(&self, mut command: Command) -> App {
-        let mut child = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start ezflow");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { return };
-                eprintln!("[ezflow] {line}");
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let mut app = App {
-            child,
-            lines,
-            seen: Vec::new(),
-        };
+        let process = WatchedProcess::spawn(&mut command, Some("[ezflow]")).expect("start ezflow");
+        let mut app = App { process };
         app.wait_for_line("startup complete in");
         app
     }
 }
 
+/// The running app; killed when dropped.
 struct App {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
+    process: WatchedProcess,
 }
 
 impl App {
     /// Waits (bounded) for a log line containing `needle`; returns it.
     fn wait_for_line(&mut self, needle: &str) -> String {
-        if let Some(line) = self.seen.iter().find(|l| l.contains(needle)) {
-            return line.clone();
-        }
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(needle) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!(
-                    "the app did not log {needle:?} within {PATIENCE:?}; it logged:\n{}",
-                    self.seen.join("\n")
-                ),
-            }
-        }
+        self.process
+            .wait_for_line(needle, PATIENCE)
+            .unwrap_or_else(|e| panic!("the app: {e:#}"))
     }
 
     fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     /// User + system CPU time of the process, in clock ticks.
     fn cpu_ticks(&self) -> u64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("stat");
-        // Fields after the command name (which may hold spaces).
-        let rest = &stat[stat.rfind(')').expect("comm") + 2..];
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let utime: u64 = fields[11].parse().expect("utime");
-        let stime: u64 = fields[12].parse().expect("stime");
-        utime + stime
+        process::cpu_ticks(self.pid()).expect("the app's CPU time")
     }
 
-    fn terminate(mut self) -> std::process::ExitStatus {
-        // SAFETY: kill(2) on our own child.
-        unsafe { libc::kill(self.pid() as libc::pid_t, libc::SIGTERM) };
-        let status = self.child.wait().expect("wait for ezflow");
+    fn terminate(mut self) -> ExitStatus {
+        let status = self
+            .process
+            .terminate(PATIENCE)
+            .expect("ezflow ends on SIGTERM");
         self.wait_for_line("quitting");
         status
-    }
-}
-
-impl Drop for App {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -288,7 +177,7 @@ fn file_mode(path: &Path) -> u32 {
 #[test]
 fn dictation_from_hotkey_to_text_in_the_focused_window() {
     let desktop = Desktop::start();
-    let (_watcher_conn, registrations) = panel::start_watcher(&desktop.bus, true);
+    let (_watcher_conn, registrations) = panel::start_watcher(&desktop.session.bus, true);
     desktop.write_settings("idle_unload = \"3s\"\n");
 
     let started = Instant::now();
@@ -306,7 +195,7 @@ fn dictation_from_hotkey_to_text_in_the_focused_window() {
         tray_ready < Duration::from_secs(3),
         "tray took {tray_ready:?}"
     );
-    let conn = panel::connect(&desktop.bus);
+    let conn = panel::connect(&desktop.session.bus);
     let menu = panel::menu_layout(&conn, &registration.service).labels();
     for label in ["Start dictation", "Unload model now", "Quit"] {
         assert!(
@@ -358,18 +247,17 @@ fn dictation_from_hotkey_to_text_in_the_focused_window() {
     );
 
     // The user's clipboard, and the window they dictate into.
-    let clipboard_owner =
-        x11_apps::TestOwner::start(&desktop.xvfb.display, "previous clipboard", true);
-    let window = x11_apps::TextWindow::open(&desktop.xvfb.display);
+    let clipboard_owner = x11_apps::TestOwner::start(desktop.display(), "previous clipboard", true);
+    let window = x11_apps::TextWindow::open(desktop.display());
 
     // The file-fed microphone is not paced in real time: it delivers the
     // whole clip at once, so the recording ends at its 12 s limit (clip plus
     // a second of silence) before the key is let go; the release then only
     // ends push-to-talk.
-    hotkey(&desktop.xvfb.display, true);
+    hotkey(desktop.display(), true);
     app.wait_for_line("ended_by=MaxDuration");
     app.wait_for_line("dictation transcribed");
-    hotkey(&desktop.xvfb.display, false);
+    hotkey(desktop.display(), false);
 
     window.wait_within("waiting for the dictated words", PATIENCE, |w| {
         w.text
@@ -383,7 +271,7 @@ fn dictation_from_hotkey_to_text_in_the_focused_window() {
     let inserted = app.wait_for_line("text inserted");
     assert!(inserted.contains("clipboard_restored=true"), "{inserted}");
     assert_eq!(
-        x11_apps::read_clipboard(&desktop.xvfb.display).as_deref(),
+        x11_apps::read_clipboard(desktop.display()).as_deref(),
         Some("previous clipboard"),
         "the clipboard is restored after the paste"
     );
@@ -443,14 +331,14 @@ fn wait_tray_status(conn: &zbus::blocking::Connection, service: &str, want: &str
 #[test]
 fn problems_show_in_the_tray_and_the_log() {
     let desktop = Desktop::start();
-    let (_watcher_conn, registrations) = panel::start_watcher(&desktop.bus, true);
-    let (_notification_server, notifications) = notifications::start_server(&desktop.bus);
+    let (_watcher_conn, registrations) = panel::start_watcher(&desktop.session.bus, true);
+    let (_notification_server, notifications) = notifications::start_server(&desktop.session.bus);
     // Every dictation and load is "slow" at 10 ms: the warning with its
     // stages must appear.
     desktop.write_settings("idle_unload = \"never\"\nslow_operation = \"10ms\"\n");
 
     // Another application holds the hotkey before EZ Flow starts.
-    let grabber = grab_ctrl_alt_space(&desktop.xvfb.display);
+    let grabber = grab_ctrl_alt_space(desktop.display());
     let mut app = {
         let mut command = desktop.ezflow();
         // The test model loads in well under the 1 s after which a load is
@@ -461,7 +349,7 @@ fn problems_show_in_the_tray_and_the_log() {
     let registration = registrations
         .recv_timeout(PATIENCE)
         .expect("the tray registers");
-    let conn = panel::connect(&desktop.bus);
+    let conn = panel::connect(&desktop.session.bus);
 
     // The log and the tray say why there is no hotkey, and what to do.
     let line = app.wait_for_line("not available");
@@ -531,7 +419,7 @@ fn problems_show_in_the_tray_and_the_log() {
 
     // A dictation through the real capture path (toggle mode via the CLI):
     // counted, timed, and logged as slow with its stages.
-    let window = x11_apps::TextWindow::open(&desktop.xvfb.display);
+    let window = x11_apps::TextWindow::open(desktop.display());
     let start = desktop.run(&["start"]);
     assert!(start.status.success(), "{}", stderr(&start));
     app.wait_for_line("ended_by=MaxDuration");
@@ -589,15 +477,15 @@ fn problems_show_in_the_tray_and_the_log() {
 #[test]
 fn a_microphone_that_fails_mid_recording() {
     let desktop = Desktop::start();
-    let (_watcher_conn, registrations) = panel::start_watcher(&desktop.bus, true);
+    let (_watcher_conn, registrations) = panel::start_watcher(&desktop.session.bus, true);
     desktop.write_settings("idle_unload = \"never\"\n");
     // The device fails after 4 s of audio (f32 stereo at 44.1 kHz): its
     // output pipe's reader goes away, as an unplugged USB microphone does.
-    desktop.write_microphone_as(&format!("|head -c {} >/dev/null", 44_100 * 8 * 4), true);
+    desktop.write_microphone(Device::BreakingAfter(Duration::from_secs(4)));
     let mut app = desktop.start_app();
     let registration = registrations.recv_timeout(PATIENCE).expect("tray");
-    let conn = panel::connect(&desktop.bus);
-    let window = x11_apps::TextWindow::open(&desktop.xvfb.display);
+    let conn = panel::connect(&desktop.session.bus);
+    let window = x11_apps::TextWindow::open(desktop.display());
 
     let start = desktop.run(&["start"]);
     assert!(start.status.success(), "{}", stderr(&start));

@@ -2,44 +2,39 @@
 //! speech with the real model, JSON output, every kind of bad file, model
 //! management against a real HTTP server on loopback, and broken settings.
 
-#[path = "../../ezflow-core/tests/support/assets.rs"]
-mod assets;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
-
-use assets::asset;
 use std::process::{Command, Output};
+
+use ezflow_core::catalog::BASE_URL_ENV;
+use ezflow_core::telemetry::PRINT_ENV;
+use ezflow_testbed::assets::asset;
+use ezflow_testbed::home::IsolatedHome;
+use ezflow_testbed::http::LoopbackServer;
 
 /// A user with their own (empty) config and models directories.
 struct User {
-    home: tempfile::TempDir,
+    home: IsolatedHome,
 }
 
 impl User {
     fn new() -> Self {
         Self {
-            home: tempfile::tempdir().expect("tempdir"),
+            home: IsolatedHome::new(),
         }
     }
 
     fn config_dir(&self) -> PathBuf {
-        self.home.path().join("config")
+        self.home.config_dir()
     }
 
     fn models_dir(&self) -> PathBuf {
-        self.home.path().join("models")
+        self.home.models_dir()
     }
 
     fn ezflow(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ezflow"));
-        command
-            .env("EZFLOW_CONFIG_DIR", self.config_dir())
-            .env("EZFLOW_MODELS_DIR", self.models_dir())
-            .env("EZFLOW_DATA_DIR", self.home.path().join("data"))
-            .env_remove("EZFLOW_MODEL_BASE_URL")
-            .env_remove("EZFLOW_TELEMETRY_PRINT")
-            .env_remove("EZFLOW_LOG");
+        let mut command = self.home.command(env!("CARGO_BIN_EXE_ezflow"));
+        command.env_remove(BASE_URL_ENV).env_remove(PRINT_ENV);
         command
     }
 
@@ -348,34 +343,14 @@ fn importing_something_that_is_not_a_model_writes_nothing() {
     assert_eq!(leftovers, 0, "nothing written to the models directory");
 }
 
-/// A loopback server that answers every request with `status` and `body`.
-fn serve(status: u16, body: Vec<u8>) -> (String, std::thread::JoinHandle<()>) {
-    let server = tiny_http::Server::http("127.0.0.1:0").expect("bind loopback");
-    let url = format!("http://{}", server.server_addr().to_ip().expect("ip addr"));
-    let handle = std::thread::spawn(move || {
-        // Bounded: at most a few requests, then the thread ends.
-        for _ in 0..4 {
-            match server.recv_timeout(std::time::Duration::from_secs(20)) {
-                Ok(Some(request)) => {
-                    let response =
-                        tiny_http::Response::from_data(body.clone()).with_status_code(status);
-                    let _ = request.respond(response);
-                }
-                _ => return,
-            }
-        }
-    });
-    (url, handle)
-}
-
 #[test]
 fn a_download_that_fails_verification_installs_nothing() {
     let user = User::new();
     // Not the real tiny.en-q5_1: wrong size and hash.
-    let (url, _server) = serve(200, vec![7u8; 200_000]);
+    let server = LoopbackServer::answering(200, vec![7u8; 200_000]);
     let out = user
         .ezflow()
-        .env("EZFLOW_MODEL_BASE_URL", &url)
+        .env(BASE_URL_ENV, server.base_url())
         .args(["models", "download", "tiny.en-q5_1"])
         .output()
         .expect("runs");
@@ -384,10 +359,10 @@ fn a_download_that_fails_verification_installs_nothing() {
     assert!(err.contains("size") || err.contains("SHA-256"), "{err}");
     assert!(!user.models_dir().join("ggml-tiny.en-q5_1.bin").exists());
 
-    let (url, _server) = serve(404, b"not here".to_vec());
+    let server = LoopbackServer::answering(404, b"not here".to_vec());
     let out = user
         .ezflow()
-        .env("EZFLOW_MODEL_BASE_URL", &url)
+        .env(BASE_URL_ENV, server.base_url())
         .args(["models", "download", "base.en"])
         .output()
         .expect("runs");

@@ -3,28 +3,29 @@
 //! this process) on loopback with its SQLite file. What a user does —
 //! enable, dictate, disable, go offline — and what arrives.
 
-#[path = "../../ezflow-core/tests/support/assets.rs"]
-mod assets;
-
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use assets::asset;
-use ezflow_collector::{Config, RunningCollector};
+use ezflow_collector::RunningCollector;
+use ezflow_core::telemetry::PRINT_ENV;
+use ezflow_testbed::assets::asset;
+use ezflow_testbed::collector;
+use ezflow_testbed::home::IsolatedHome;
+use ezflow_testbed::http::unused_loopback_addr;
 
 /// A user with their own config, data and models directories; the tiny.en
 /// test model is installed under its catalog id.
 struct User {
-    home: tempfile::TempDir,
+    home: IsolatedHome,
 }
 
 impl User {
     fn new() -> Self {
         let user = Self {
-            home: tempfile::tempdir().expect("tempdir"),
+            home: IsolatedHome::new(),
         };
-        let models = user.home.path().join("models");
+        let models = user.home.models_dir();
         std::fs::create_dir_all(&models).expect("models dir");
         std::os::unix::fs::symlink(asset("ggml-tiny.en.bin"), models.join("ggml-tiny.en.bin"))
             .expect("install the test model");
@@ -32,25 +33,18 @@ impl User {
     }
 
     fn data_dir(&self) -> PathBuf {
-        self.home.path().join("data")
+        self.home.data_dir()
     }
 
     fn telemetry_dir(&self) -> PathBuf {
         self.data_dir().join("telemetry")
     }
 
-    fn settings_file(&self) -> PathBuf {
-        self.home.path().join("config").join("settings.toml")
-    }
-
     /// Writes a settings file naming `endpoint` as the collector.
     fn use_endpoint(&self, endpoint: &str, telemetry: bool) {
-        std::fs::create_dir_all(self.home.path().join("config")).expect("config dir");
-        std::fs::write(
-            self.settings_file(),
-            format!("telemetry = {telemetry}\ntelemetry_endpoint = \"{endpoint}\"\n"),
-        )
-        .expect("write settings");
+        self.home.write_settings(&format!(
+            "telemetry = {telemetry}\ntelemetry_endpoint = \"{endpoint}\"\n"
+        ));
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -58,14 +52,8 @@ impl User {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ezflow"));
-        command
-            .args(args)
-            .env("EZFLOW_CONFIG_DIR", self.home.path().join("config"))
-            .env("EZFLOW_DATA_DIR", self.data_dir())
-            .env("EZFLOW_MODELS_DIR", self.home.path().join("models"))
-            .env_remove("EZFLOW_TELEMETRY_PRINT")
-            .env_remove("EZFLOW_LOG");
+        let mut command = self.home.command(env!("CARGO_BIN_EXE_ezflow"));
+        command.args(args).env_remove(PRINT_ENV);
         command
     }
 
@@ -90,20 +78,18 @@ fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
-fn start_collector(db: &Path, listen: SocketAddr) -> RunningCollector {
-    let mut config = Config::new(listen, db.to_path_buf());
+/// The real collector on `listen`, its database in `dir`.
+fn start_collector(dir: &Path, listen: SocketAddr) -> RunningCollector {
+    let mut config = collector::config_on(listen, dir);
     config.rate_limit_per_minute = 1000;
     RunningCollector::start(config).expect("collector starts")
 }
 
-fn stats(collector: &RunningCollector) -> serde_json::Value {
-    let url = format!("http://{}/v1/stats", collector.addr());
-    let body = ureq::get(&url)
-        .call()
-        .expect("stats answer")
-        .into_string()
-        .expect("stats body");
-    serde_json::from_str(&body).expect("stats JSON")
+fn stats(running: &RunningCollector) -> serde_json::Value {
+    let url = format!("{}/v1/stats", collector::base_url(running));
+    let reply = collector::get(&collector::agent(), &url);
+    assert_eq!(reply.status, 200, "stats answer: {reply:?}");
+    reply.json()
 }
 
 /// Events stored per type, summed over all days.
@@ -117,15 +103,10 @@ fn stored(stats: &serde_json::Value, event_type: &str) -> u64 {
         .sum()
 }
 
-fn free_loopback_port() -> SocketAddr {
-    let probe = TcpListener::bind("127.0.0.1:0").expect("bind");
-    probe.local_addr().expect("addr")
-}
-
 #[test]
 fn enabled_dictations_reach_the_collector_and_show_in_its_stats() {
     let db = tempfile::tempdir().expect("tempdir");
-    let collector = start_collector(&db.path().join("events.sqlite3"), free_loopback_port());
+    let collector = start_collector(db.path(), unused_loopback_addr());
     let user = User::new();
     user.use_endpoint(&format!("http://{}", collector.addr()), false);
 
@@ -183,7 +164,7 @@ fn while_disabled_not_a_single_connection_is_made() {
 #[test]
 fn events_from_before_consent_never_reach_the_collector() {
     let db = tempfile::tempdir().expect("tempdir");
-    let collector = start_collector(&db.path().join("events.sqlite3"), free_loopback_port());
+    let collector = start_collector(db.path(), unused_loopback_addr());
     let user = User::new();
     user.use_endpoint(&format!("http://{}", collector.addr()), false);
 
@@ -217,7 +198,7 @@ fn events_from_before_consent_never_reach_the_collector() {
 
 #[test]
 fn offline_events_wait_and_are_delivered_exactly_once_when_the_collector_is_back() {
-    let addr = free_loopback_port(); // nothing listens there yet
+    let addr = unused_loopback_addr(); // nothing listens there yet
     let user = User::new();
     user.use_endpoint(&format!("http://{addr}"), true);
 
@@ -234,7 +215,7 @@ fn offline_events_wait_and_are_delivered_exactly_once_when_the_collector_is_back
     );
 
     let db = tempfile::tempdir().expect("tempdir");
-    let collector = start_collector(&db.path().join("events.sqlite3"), addr);
+    let collector = start_collector(db.path(), addr);
     let sent = user.run_ok(&["telemetry", "send"]);
     // The first run's batch was fixed (with its id) when its send failed;
     // the second run's events follow in a batch of their own.
@@ -252,7 +233,7 @@ fn offline_events_wait_and_are_delivered_exactly_once_when_the_collector_is_back
 #[test]
 fn disabling_deletes_what_waits_and_a_broken_queue_never_fails_a_dictation() {
     let user = User::new();
-    let addr = free_loopback_port();
+    let addr = unused_loopback_addr();
     user.use_endpoint(&format!("http://{addr}"), true);
     user.transcribe();
     let out = user.run_ok(&["telemetry", "disable"]);
@@ -280,7 +261,7 @@ fn the_print_variable_shows_batches_instead_of_sending_them() {
     let clip = asset("jfk-clips/jfk_a.wav");
     let out = user
         .command(&["transcribe", "--model", "tiny.en", s(&clip)])
-        .env("EZFLOW_TELEMETRY_PRINT", "1")
+        .env(PRINT_ENV, "1")
         .output()
         .expect("ezflow runs");
     assert!(out.status.success());
