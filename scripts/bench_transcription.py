@@ -6,9 +6,10 @@ the same weights, the same thread count, in the same run. Writes one
 Markdown section per model, and every transcript to a second file.
 
 scripts/bench.sh runs it inside the faster-whisper venv; the engines are run
-by the functions of compare_faster_whisper.py.
+by the functions of compare_faster_whisper.py, and the transcripts are scored
+by `ezflow-bench wer` (the tests' word error rate).
 
-Usage: bench_transcription.py --ezflow BIN --threads N
+Usage: bench_transcription.py --ezflow BIN [--ezflow-bench BIN] --threads N
            --model NAME=GGML_F16,GGML_Q8_0,CT2_DIR [--model ...]
            [--runs N] [--long-runs N] [--long-from SECONDS]
            [--note TEXT ...] --out FILE [--transcripts FILE] CLIP.wav...
@@ -21,11 +22,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare_faster_whisper import (  # noqa: E402
-    edit_distance,
+    ezflow_bench_beside,
     read_clips,
     run_ezflow,
     run_faster_whisper,
-    words,
+    word_errors,
 )
 
 ENGINES = [
@@ -71,7 +72,7 @@ def measure(args, name, f16, q8, ct2, clips, runs):
     return out
 
 
-def section(name, results, clips, durations, refs, runs):
+def section(name, results, clips, durations, refs, runs, bench):
     lines = [f"### {name}", ""]
     lines.append("Latency: decoded audio in memory to text, model loaded and warmed up, median of "
                  "the runs shown. RTF (real-time factor) = latency / audio duration; below 1 is "
@@ -95,14 +96,16 @@ def section(name, results, clips, durations, refs, runs):
     lines.append("|---|---:|" + "---:|" * len(ENGINES))
     total_words = 0
     total_errors = dict.fromkeys((k for k, _ in ENGINES), 0)
+    scores = iter(word_errors(bench, [(refs[c], results[k][1][c]) for c in clips for k, _ in ENGINES]))
     for c in clips:
-        n = len(words(refs[c]))
-        total_words += n
-        row = [os.path.basename(c), str(n)]
+        row = [os.path.basename(c), None]
         for k, _ in ENGINES:
-            errors = edit_distance(refs[c], results[k][1][c])
-            total_errors[k] += errors
-            row.append(f"{errors / max(1, n):.3f}")
+            score = next(scores)
+            n = score["reference_words"]
+            total_errors[k] += score["edits"]
+            row.append(f"{score['rate']:.3f}")
+        row[1] = str(n)
+        total_words += n
         lines.append("| " + " | ".join(row) + " |")
     lines.append("| **all clips** | " + str(total_words) + " | "
                  + " | ".join(f"**{total_errors[k] / max(1, total_words):.3f}**" for k, _ in ENGINES)
@@ -114,6 +117,7 @@ def section(name, results, clips, durations, refs, runs):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--ezflow", required=True)
+    p.add_argument("--ezflow-bench", help="scores the transcripts (default: beside --ezflow)")
     p.add_argument("--model", action="append", type=parse_model, required=True,
                    help="NAME=GGML_F16,GGML_Q8_0,CT2_DIR; repeat for more models")
     p.add_argument("--threads", type=int, default=2)
@@ -128,6 +132,7 @@ def main():
     p.add_argument("clips", nargs="+")
     args = p.parse_args()
 
+    bench = args.ezflow_bench or ezflow_bench_beside(args.ezflow)
     durations, refs = read_clips(args.clips)
     runs = {c: (args.long_runs if durations[c] >= args.long_from else args.runs)
             for c in args.clips}
@@ -143,7 +148,7 @@ def main():
     transcripts = ["# Transcripts of the benchmark run", ""]
     for name, f16, q8, ct2 in args.model:
         results = measure(args, name, f16, q8, ct2, args.clips, runs)
-        lines += section(name, results, args.clips, durations, refs, runs)
+        lines += section(name, results, args.clips, durations, refs, runs, bench)
         for c in args.clips:
             transcripts.append(f"## {name}: {os.path.basename(c)}")
             transcripts.append("")

@@ -5,14 +5,17 @@ Both run the same tiny.en weights (faster-whisper on the CTranslate2 files,
 ezflow on our GGML import of them), greedy decoding, English, the same thread
 count, on the same clips. Timed: transcription only, from decoded 16 kHz audio
 to text, model already loaded, after a warm-up; the median of --runs runs.
-Word error rate against each clip's reference text (a .txt beside the .wav).
+Word error rate against each clip's reference text (a .txt beside the .wav),
+scored by `ezflow-bench wer`: the tests' word error rate and normalisation
+(crates/ezflow-testbed/src/wer.rs), so there is no second copy here.
 
-The functions here (word error rate, running each engine, reading clips) are
+The functions here (word errors, running each engine, reading clips) are
 also what scripts/bench_transcription.py, the benchmark's transcription part,
 uses.
 
 Usage: compare_faster_whisper.py --ezflow BIN --ggml MODEL --ggml-q8 MODEL --ct2 DIR
-                                 [--threads N] [--runs N] [--out FILE] CLIP.wav...
+                                 [--ezflow-bench BIN] [--threads N] [--runs N] [--out FILE]
+                                 CLIP.wav...
 """
 import argparse
 import json
@@ -27,30 +30,31 @@ import time
 import wave
 
 
-def words(text):
-    text = text.lower().replace("-", " ")
-    out = []
-    for w in text.split():
-        w = re.sub(r"[^\w']", "", w)
-        if w:
-            out.append({"1": "one", "2": "two", "3": "three", "4": "four"}.get(w, w))
-    return out
+def ezflow_bench_beside(ezflow):
+    """The ezflow-bench binary of the same build as `ezflow` (beside it in
+    target/PROFILE), built with cargo if it is not there yet."""
+    path = os.path.join(os.path.dirname(os.path.abspath(ezflow)), "ezflow-bench")
+    if not os.access(path, os.X_OK):
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        profile = os.path.basename(os.path.dirname(path))
+        cmd = ["cargo", "build", "--quiet", "-p", "ezflow-bench"]
+        if profile != "debug":
+            cmd += ["--profile", profile]
+        subprocess.run(cmd, check=True, cwd=root)
+    return path
 
 
-def edit_distance(reference, hypothesis):
-    """Word-level edits (substitutions, deletions, insertions) between texts."""
-    r, h = words(reference), words(hypothesis)
-    prev = list(range(len(h) + 1))
-    for i, rw in enumerate(r):
-        cur = [i + 1] + [0] * len(h)
-        for j, hw in enumerate(h):
-            cur[j + 1] = min(prev[j] + (rw != hw), prev[j + 1] + 1, cur[j] + 1)
-        prev = cur
-    return prev[len(h)]
-
-
-def wer(reference, hypothesis):
-    return edit_distance(reference, hypothesis) / max(1, len(words(reference)))
+def word_errors(ezflow_bench, pairs):
+    """Word errors of each (reference, hypothesis) pair, scored by
+    `ezflow-bench wer`: a list of {"edits", "reference_words", "rate"}, in
+    the order of `pairs`."""
+    request = json.dumps([{"reference": r, "hypothesis": h} for r, h in pairs])
+    out = subprocess.run([ezflow_bench, "wer"], input=request, check=True,
+                         capture_output=True, text=True).stdout
+    scores = json.loads(out)
+    if len(scores) != len(pairs):
+        raise RuntimeError(f"ezflow-bench wer scored {len(scores)} of {len(pairs)} pairs")
+    return scores
 
 
 def runs_for(runs, clip):
@@ -149,17 +153,23 @@ def main():
     p.add_argument("--ggml", required=True, help="the float16 GGML import")
     p.add_argument("--ggml-q8", required=True, help="the q8_0 GGML import")
     p.add_argument("--ct2", required=True)
+    p.add_argument("--ezflow-bench", help="scores the transcripts (default: beside --ezflow)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--out")
     p.add_argument("clips", nargs="+")
     args = p.parse_args()
 
+    bench = args.ezflow_bench or ezflow_bench_beside(args.ezflow)
     durations, refs = read_clips(args.clips)
     ez_t, ez_x = run_ezflow(args.ezflow, args.ggml, args.clips, args.threads, args.runs)
     eq_t, eq_x = run_ezflow(args.ezflow, args.ggml_q8, args.clips, args.threads, args.runs)
     f8_t, f8_x = run_faster_whisper(args.ct2, "int8", args.clips, args.threads, args.runs)
     f32_t, f32_x = run_faster_whisper(args.ct2, "float32", args.clips, args.threads, args.runs)
+    texts = (ez_x, eq_x, f8_x, f32_x)
+    scores = iter(word_errors(bench, [(refs[c], x[c]) for c in args.clips for x in texts]))
+    # Whether ezflow q8_0 and faster-whisper int8 heard different words.
+    differ = [s["edits"] != 0 for s in word_errors(bench, [(eq_x[c], f8_x[c]) for c in args.clips])]
 
     lines = []
     lines.append(f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs; threads: {args.threads}; "
@@ -173,7 +183,7 @@ def main():
     tot = dict.fromkeys(keys, 0.0)
     for c in args.clips:
         ez, eq, f8, f32 = (statistics.median(t[c]) for t in (ez_t, eq_t, f8_t, f32_t))
-        we, wq, w8, w32 = (wer(refs[c], x[c]) for x in (ez_x, eq_x, f8_x, f32_x))
+        we, wq, w8, w32 = (next(scores)["rate"] for _ in texts)
         for k, v in zip(keys, (ez, eq, f8, f32, we, wq, w8, w32)):
             tot[k] += v
         lines.append(f"| {os.path.basename(c)} | {durations[c]:.1f} | {ez:.0f} | {eq:.0f} | {f8:.0f} | {f32:.0f} | "
@@ -185,8 +195,8 @@ def main():
     lines.append("")
     lines.append("Where the texts differ (ezflow q8_0 / faster-whisper int8):")
     lines.append("")
-    for c in args.clips:
-        if words(eq_x[c]) != words(f8_x[c]):
+    for c, different in zip(args.clips, differ):
+        if different:
             lines.append(f"- {os.path.basename(c)}: \"{eq_x[c]}\" / \"{f8_x[c]}\"")
     report = "\n".join(lines)
     print(report)

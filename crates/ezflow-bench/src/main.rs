@@ -8,16 +8,12 @@
 //!
 //! The harness only drives the binary (its command line, its control socket
 //! through `ezflow load|unload|status`) and reads `/proc`; it links nothing
-//! of the app but the core library's `/proc` reader.
-
-// The desktop tests' support code: private Xvfb, private dbus-daemon, and
-// the stand-in StatusNotifierWatcher, shared rather than copied.
-#[path = "../../ezflow-desktop/tests/support/dbus.rs"]
-mod dbus;
-#[path = "../../ezflow-desktop/tests/support/panel.rs"]
-mod panel;
-#[path = "../../ezflow-desktop/tests/support/xvfb.rs"]
-mod xvfb;
+//! of the app but the core library's `/proc` reader and the settings file.
+//! The private Xvfb, dbus-daemon and stand-in StatusNotifierWatcher are the
+//! tests' own (`ezflow_testbed`).
+//!
+//! `ezflow-bench wer` scores transcripts for `scripts/bench_transcription.py`
+//! with the word error rate the tests use (`ezflow_testbed::wer`).
 
 mod probe;
 mod report;
@@ -27,16 +23,27 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use std::io::Read as _;
+
 use anyhow::{bail, Context as _};
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use ezflow_testbed::wer;
 
 use crate::report::{AppFigures, LoadFigures, ModelFigures};
 use crate::session::{App, Desktop, SLOW};
 
 /// Measures the ezflow app from outside and writes a Markdown report section.
 #[derive(Debug, Parser)]
-#[command(name = "ezflow-bench", version)]
+#[command(
+    name = "ezflow-bench",
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 struct Args {
+    #[command(subcommand)]
+    tool: Option<Tool>,
+
     /// The ezflow binary to measure (use a release build).
     #[arg(long, default_value = "target/release/ezflow")]
     ezflow: PathBuf,
@@ -48,8 +55,8 @@ struct Args {
     models: Vec<Model>,
 
     /// The clip whose transcription's peak memory is measured.
-    #[arg(long)]
-    clip: PathBuf,
+    #[arg(long, required = true)]
+    clip: Option<PathBuf>,
 
     /// How many times the app is started for the startup figure (median).
     #[arg(long, default_value_t = 7)]
@@ -77,6 +84,16 @@ struct Args {
     out: Option<PathBuf>,
 }
 
+/// What else the harness does.
+#[derive(Debug, Subcommand)]
+enum Tool {
+    /// Word errors of transcripts against their reference texts. Reads a
+    /// JSON array of {"reference": TEXT, "hypothesis": TEXT} on stdin and
+    /// writes a JSON array of {"edits": N, "reference_words": N, "rate": X},
+    /// one per pair, in order.
+    Wer,
+}
+
 #[derive(Debug, Clone)]
 struct Model {
     label: String,
@@ -97,7 +114,12 @@ fn parse_model(text: &str) -> Result<Model, String> {
 }
 
 fn main() -> ExitCode {
-    match run(&Args::parse()) {
+    let args = Args::parse();
+    let result = match args.tool {
+        Some(Tool::Wer) => score_transcripts(),
+        None => run(&args),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ezflow-bench: {e:#}");
@@ -116,7 +138,10 @@ fn run(args: &Args) -> anyhow::Result<()> {
         bail!("--starts and --loads must be at least 1");
     }
     let ezflow = absolute(&args.ezflow)?;
-    let clip = absolute(&args.clip)?;
+    let Some(clip) = &args.clip else {
+        bail!("--clip is required");
+    };
+    let clip = absolute(clip)?;
     let models = args
         .models
         .iter()
@@ -127,7 +152,9 @@ fn run(args: &Args) -> anyhow::Result<()> {
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let first = &models[0];
+    let Some(first) = models.first() else {
+        bail!("--model is required");
+    };
 
     let desktop = Desktop::start(&ezflow)?;
     desktop.write_settings(&first.path, args.threads)?;
@@ -293,6 +320,42 @@ fn measure_loads(desktop: &Desktop, app: &mut App, loads: usize) -> Result<LoadF
     })
 }
 
+/// `ezflow-bench wer`: stdin's pairs scored, to stdout.
+fn score_transcripts() -> anyhow::Result<()> {
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .context("reading the pairs from stdin")?;
+    let scores = word_errors_of(&input)?;
+    println!("{scores}");
+    Ok(())
+}
+
+/// The word errors of each {"reference", "hypothesis"} pair in the JSON
+/// array `input`, as a JSON array of {"edits", "reference_words", "rate"}.
+fn word_errors_of(input: &str) -> anyhow::Result<serde_json::Value> {
+    let pairs: serde_json::Value = serde_json::from_str(input).context("the input is not JSON")?;
+    let Some(pairs) = pairs.as_array() else {
+        bail!("the input is not a JSON array of pairs");
+    };
+    let text = |pair: &serde_json::Value, key: &str, i: usize| -> anyhow::Result<String> {
+        match pair.get(key).and_then(serde_json::Value::as_str) {
+            Some(text) => Ok(text.to_owned()),
+            None => bail!("pair {i} has no string {key:?}"),
+        }
+    };
+    let mut scores = Vec::with_capacity(pairs.len());
+    for (i, pair) in pairs.iter().enumerate() {
+        let errors = wer::word_errors(&text(pair, "reference", i)?, &text(pair, "hypothesis", i)?);
+        scores.push(serde_json::json!({
+            "edits": errors.edits,
+            "reference_words": errors.reference_words,
+            "rate": errors.rate(),
+        }));
+    }
+    Ok(serde_json::Value::Array(scores))
+}
+
 /// `path` made absolute against the current directory, checked to exist.
 fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
     let path =
@@ -301,4 +364,44 @@ fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
         bail!("{} does not exist", path.display());
     }
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_are_scored_in_order() {
+        let scores = word_errors_of(
+            r#"[{"reference": "Ask not, what", "hypothesis": "ask not what"},
+                {"reference": "a b c d", "hypothesis": "a x c"}]"#,
+        )
+        .expect("valid pairs");
+        assert_eq!(
+            scores,
+            serde_json::json!([
+                {"edits": 0, "reference_words": 3, "rate": 0.0},
+                {"edits": 2, "reference_words": 4, "rate": 0.5},
+            ])
+        );
+        let bad = word_errors_of(r#"[{"reference": "a"}]"#).expect_err("no hypothesis");
+        assert!(bad.to_string().contains("hypothesis"), "{bad}");
+    }
+
+    #[test]
+    fn the_command_line_parses_both_ways() {
+        let measure = Args::try_parse_from([
+            "ezflow-bench",
+            "--model",
+            "tiny.en=m.bin",
+            "--clip",
+            "c.wav",
+        ])
+        .expect("a measurement");
+        assert!(measure.tool.is_none());
+        assert_eq!(measure.clip, Some(PathBuf::from("c.wav")));
+        let wer = Args::try_parse_from(["ezflow-bench", "wer"]).expect("the wer tool");
+        assert!(matches!(wer.tool, Some(Tool::Wer)));
+        assert!(Args::try_parse_from(["ezflow-bench", "--clip", "c.wav"]).is_err());
+    }
 }

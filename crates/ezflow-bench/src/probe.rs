@@ -1,8 +1,8 @@
 //! What the harness reads about a process from outside, the way any tool on
 //! the machine could: memory (PSS and RSS from `/proc/PID/smaps_rollup`, the
-//! peak resident size from `wait4`), CPU time in clock ticks from
-//! `/proc/PID/stat`, and the context switches of all its threads from
-//! `/proc/PID/task/*/status`. Nothing here asks the process itself.
+//! peak resident size from `wait4`), and CPU time and context switches
+//! (`ezflow_testbed::process`, which the app's tests read too). Nothing here
+//! asks the process itself.
 
 use std::io::Read as _;
 use std::process::{Command, Stdio};
@@ -10,75 +10,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use ezflow_core::memory::ProcessMemory;
+pub use ezflow_testbed::process::{activity, clock_ticks_per_second, Activity};
 
 /// PSS and RSS of process `pid`.
 pub fn memory(pid: u32) -> anyhow::Result<ProcessMemory> {
     ezflow_core::memory::of_process(&pid.to_string())
         .with_context(|| format!("reading /proc/{pid}/smaps_rollup"))
-}
-
-/// How much a process has run so far.
-#[derive(Debug, Clone, Copy)]
-pub struct Activity {
-    /// User + system CPU time, in clock ticks (`CLK_TCK` per second).
-    pub ticks: u64,
-    /// Voluntary + involuntary context switches, summed over its threads:
-    /// every time one of them was put to sleep or preempted.
-    pub switches: u64,
-    /// How many threads it has.
-    pub threads: usize,
-}
-
-/// Reads [`Activity`] of process `pid`.
-pub fn activity(pid: u32) -> anyhow::Result<Activity> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .with_context(|| format!("reading /proc/{pid}/stat"))?;
-    let ticks = cpu_ticks(&stat).with_context(|| format!("parsing /proc/{pid}/stat"))?;
-    let mut switches = 0;
-    let mut threads = 0;
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .with_context(|| format!("listing /proc/{pid}/task"))?;
-    for task in tasks {
-        let task = task.with_context(|| format!("listing /proc/{pid}/task"))?;
-        // A thread that ended since the listing has no status left.
-        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
-            continue;
-        };
-        threads += 1;
-        switches += status_field(&status, "voluntary_ctxt_switches").unwrap_or(0);
-        switches += status_field(&status, "nonvoluntary_ctxt_switches").unwrap_or(0);
-    }
-    Ok(Activity {
-        ticks,
-        switches,
-        threads,
-    })
-}
-
-/// utime + stime from the text of `/proc/PID/stat`.
-fn cpu_ticks(stat: &str) -> Option<u64> {
-    // The command name (field 2) is in parentheses and may hold spaces;
-    // utime and stime are fields 14 and 15, the 12th and 13th after it.
-    let rest = stat.get(stat.rfind(')')? + 1..)?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(utime + stime)
-}
-
-/// A `Name: value` number from `/proc/PID/status`.
-fn status_field(status: &str, name: &str) -> Option<u64> {
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-}
-
-/// Clock ticks per second (`getconf CLK_TCK`).
-pub fn clock_ticks_per_second() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let n = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    u64::try_from(n).ok().filter(|&n| n > 0).unwrap_or(100)
 }
 
 /// A command run to its end with its peak memory.
@@ -141,13 +78,6 @@ pub fn run_to_peak(command: &mut Command) -> anyhow::Result<PeakRun> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cpu_ticks_skip_a_command_name_with_spaces() {
-        let stat = "42 (ez flow) S 1 42 42 0 -1 4194560 100 0 0 0 7 5 0 0 20 0 3 0 1 2 3";
-        assert_eq!(cpu_ticks(stat), Some(12));
-        assert_eq!(cpu_ticks("42 (x"), None);
-    }
 
     #[test]
     fn own_activity_and_memory_are_read() {
