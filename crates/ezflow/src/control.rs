@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use ezflow_control::{self as control, ControlError, Request, Response, StatsReport, StatusReport};
 use ezflow_core::capture;
-use ezflow_core::control::{self, ControlError, Request, Response, StatsReport, StatusReport};
 
 /// `stop` and `toggle` answer once the text is in the window, which takes
 /// a model load and a transcription at worst.

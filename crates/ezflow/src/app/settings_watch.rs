@@ -3,6 +3,9 @@
 //! saves by writing a new file and renaming it over the old one, which
 //! replaces the inode a file watch would follow. The thread blocks in
 //! `read` on the inotify descriptor; nothing runs while nothing changes.
+//!
+//! It only says that the file changed: it must not read or apply the
+//! settings (the loop does, `settings_change.rs`).
 
 use std::ffi::CString;
 use std::io;
@@ -10,7 +13,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::mpsc::Sender;
 
-use super::AppEvent;
+use super::event::AppEvent;
 
 /// Starts the watch on the directory of `settings_file` (created if
 /// missing, so a first save is seen too).

@@ -1,12 +1,15 @@
 //! SIGINT and SIGTERM as an app event: the signals are blocked in every
 //! thread and one thread waits for them with `sigwait`, so a quit is handled
 //! by the event loop like any other event (no handler, no polling).
+//!
+//! It must not act on the signal itself: the loop decides what quitting
+//! lets go of.
 
 use std::sync::mpsc::Sender;
 
 use anyhow::Context as _;
 
-use super::AppEvent;
+use super::event::AppEvent;
 
 /// The set of quit signals, already blocked in the calling thread (and so
 /// in every thread it starts afterwards).
