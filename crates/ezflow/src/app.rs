@@ -42,5 +42,7 @@ mod telemetry;
 mod view;
 mod wiring;
 
+#[cfg(test)]
+mod tests;
 
 pub use wiring::run;

@@ -1,0 +1,916 @@
+//! The loop's rules with fake parts: a fake tray, desktop (hotkey, text
+//! inserter, clipboard, notifications), microphone, transcriber, telemetry
+//! and settings file, each recording what the loop asked of it. They run in
+//! milliseconds and need no display, bus, audio device or model.
+//!
+//! Fakes are enough here because the real parts and their wiring run in
+//! the end-to-end tests (`crates/ezflow/tests/app.rs`: Xvfb, a private
+//! D-Bus with panel and notification stand-ins, the ALSA file microphone
+//! and the tiny.en model). These tests pin what the loop decides: state
+//! transitions, what reaches the tray and the inserter, and that every
+//! control request is answered exactly once. They assert no timings.
+
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use ezflow_config::settings::{HotkeyMode, Settings, SettingsError};
+use ezflow_control::{Request, Response, StatusReport};
+use ezflow_core::audio::{clip_from_samples, Clip};
+use ezflow_core::capture::{CaptureError, CaptureOptions, CapturedAudio, EndReason, InputFormat};
+use ezflow_core::engine::{DecodeOptions, Transcript};
+use ezflow_core::lifecycle::{LifecycleEvent, UnloadPolicy};
+use ezflow_desktop::hotkey::{HotkeyError, HotkeyEvent, HotkeyListener, Shortcut};
+use ezflow_desktop::insert::{InsertError, InsertMethod, Insertion, TextInserter};
+use ezflow_desktop::notify::NotifyError;
+use ezflow_desktop::tray::{Tray, TrayAction, TrayState, TrayView};
+
+use super::desktop::{Desktop, Notices};
+use super::event::AppEvent;
+use super::event_loop::{App, Parts};
+use super::model::ModelLoad;
+use super::replies::Reply;
+use super::settings_change::SettingsFile;
+use super::speech::{
+    LiveRecording, Microphone, OnRecordingEnd, OnTranscribed, Transcriber, Transcription,
+};
+use super::telemetry::UsageTelemetry;
+
+const HOTKEY: &str = "Ctrl+Alt+Space";
+const MODEL: &str = "tiny.en";
+
+/// Everything the fakes saw, and how they are told to behave.
+#[derive(Default)]
+struct World {
+    // The tray.
+    shown: Vec<TrayView>,
+    tray_shut_down: bool,
+    // The desktop.
+    hotkey_taken: bool,
+    registered: Vec<String>,
+    released: Vec<String>,
+    inserter_broken: bool,
+    inserters_made: usize,
+    inserted: Vec<String>,
+    clipboard: Vec<String>,
+    notified: Vec<String>,
+    closed: Vec<u32>,
+    // The microphone.
+    microphone_missing: bool,
+    recordings: Vec<CaptureOptions>,
+    on_end: Option<OnRecordingEnd>,
+    stopped: usize,
+    cancelled: usize,
+    // The transcriber.
+    model_load: Option<ModelLoad>,
+    preloads: usize,
+    unloads: usize,
+    models: Vec<String>,
+    policies: Vec<UnloadPolicy>,
+    transcribing: Vec<OnTranscribed>,
+    transcriptions: usize,
+    // Telemetry and the settings file.
+    telemetry_starts: usize,
+    telemetry_dictations: Vec<String>,
+    settings_file: Settings,
+    saved: Vec<Settings>,
+}
+
+type Shared = Arc<Mutex<World>>;
+
+fn lock(world: &Shared) -> MutexGuard<'_, World> {
+    world
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+struct FakeTray(Shared);
+
+impl Tray for FakeTray {
+    fn is_registered(&self) -> bool {
+        true
+    }
+
+    fn show(&self, view: &TrayView) {
+        lock(&self.0).shown.push(view.clone());
+    }
+
+    fn shutdown(self: Box<Self>) {
+        lock(&self.0).tray_shut_down = true;
+    }
+}
+
+struct FakeDesktop(Shared);
+
+impl Desktop for FakeDesktop {
+    fn register_hotkey(&self, shortcut: &Shortcut) -> Result<Box<dyn HotkeyListener>, HotkeyError> {
+        let mut world = lock(&self.0);
+        if world.hotkey_taken {
+            return Err(HotkeyError::Taken {
+                shortcut: shortcut.clone(),
+            });
+        }
+        world.registered.push(shortcut.to_string());
+        Ok(Box::new(FakeHotkey {
+            shortcut: shortcut.clone(),
+            world: Arc::clone(&self.0),
+        }))
+    }
+
+    fn text_inserter(&self) -> Result<Box<dyn TextInserter>, InsertError> {
+        lock(&self.0).inserters_made += 1;
+        Ok(Box::new(FakeInserter(Arc::clone(&self.0))))
+    }
+
+    fn copy_to_clipboard(&self, text: &str) -> Result<(), InsertError> {
+        lock(&self.0).clipboard.push(text.to_owned());
+        Ok(())
+    }
+
+    fn notifier(&self) -> Result<Box<dyn Notices>, NotifyError> {
+        Ok(Box::new(FakeNotices(Arc::clone(&self.0))))
+    }
+
+    fn open_settings_file(&self) {}
+}
+
+struct FakeHotkey {
+    shortcut: Shortcut,
+    world: Shared,
+}
+
+impl HotkeyListener for FakeHotkey {
+    fn shortcut(&self) -> &Shortcut {
+        &self.shortcut
+    }
+
+    fn stop(self: Box<Self>) {
+        lock(&self.world).released.push(self.shortcut.to_string());
+    }
+}
+
+struct FakeInserter(Shared);
+
+impl TextInserter for FakeInserter {
+    fn insert(&self, text: &str, method: InsertMethod) -> Result<Insertion, InsertError> {
+        let mut world = lock(&self.0);
+        if world.inserter_broken {
+            return Err(InsertError::NoDisplay {
+                reason: "the X server went away".to_owned(),
+            });
+        }
+        world.inserted.push(text.to_owned());
+        Ok(Insertion {
+            method,
+            clipboard_restored: true,
+        })
+    }
+}
+
+struct FakeNotices(Shared);
+
+impl Notices for FakeNotices {
+    fn notify(
+        &self,
+        _summary: &str,
+        body: &str,
+        replaces: Option<u32>,
+    ) -> Result<u32, NotifyError> {
+        let mut world = lock(&self.0);
+        world.notified.push(body.to_owned());
+        Ok(replaces.unwrap_or(world.notified.len() as u32))
+    }
+
+    fn close(&self, id: u32) {
+        lock(&self.0).closed.push(id);
+    }
+}
+
+struct FakeMicrophone(Shared);
+
+impl Microphone for FakeMicrophone {
+    fn start(
+        &self,
+        options: &CaptureOptions,
+        on_end: OnRecordingEnd,
+    ) -> Result<Box<dyn LiveRecording>, CaptureError> {
+        let mut world = lock(&self.0);
+        if world.microphone_missing {
+            return Err(CaptureError::NoDevice {
+                reason: "no capture devices".to_owned(),
+            });
+        }
+        world.recordings.push(options.clone());
+        world.on_end = Some(on_end);
+        Ok(Box::new(FakeRecording(Arc::clone(&self.0))))
+    }
+}
+
+struct FakeRecording(Shared);
+
+impl LiveRecording for FakeRecording {
+    fn device(&self) -> &str {
+        "fake microphone"
+    }
+
+    fn stop(self: Box<Self>) -> Result<CapturedAudio, CaptureError> {
+        lock(&self.0).stopped += 1;
+        Ok(CapturedAudio {
+            clip: second_of_silence(),
+            ended_by: EndReason::Stopped,
+            device: "fake microphone".to_owned(),
+            format: InputFormat {
+                sample_rate: 16_000,
+                channels: 1,
+                sample_format: "f32".to_owned(),
+            },
+            resample: Duration::ZERO,
+        })
+    }
+
+    fn cancel(self: Box<Self>) {
+        lock(&self.0).cancelled += 1;
+    }
+}
+
+fn second_of_silence() -> Clip {
+    clip_from_samples(&[0.0; 16_000], 16_000, 1).expect("a valid clip")
+}
+
+struct FakeTranscriber(Shared);
+
+impl Transcriber for FakeTranscriber {
+    fn model_load(&self) -> ModelLoad {
+        lock(&self.0).model_load.unwrap_or(ModelLoad::Unloaded)
+    }
+
+    fn preload(&self) {
+        lock(&self.0).preloads += 1;
+    }
+
+    fn unload(&self) {
+        lock(&self.0).unloads += 1;
+    }
+
+    fn set_model(&self, id_or_path: &str) -> Result<(), String> {
+        lock(&self.0).models.push(id_or_path.to_owned());
+        Ok(())
+    }
+
+    fn set_unload_policy(&self, policy: UnloadPolicy) {
+        lock(&self.0).policies.push(policy);
+    }
+
+    fn transcribe(
+        &self,
+        _clip: Clip,
+        _options: DecodeOptions,
+        _dictation: tracing::Span,
+        done: OnTranscribed,
+    ) -> std::io::Result<()> {
+        let mut world = lock(&self.0);
+        world.transcriptions += 1;
+        world.transcribing.push(done);
+        Ok(())
+    }
+}
+
+struct FakeTelemetry(Shared);
+
+impl UsageTelemetry for FakeTelemetry {
+    fn start(&mut self, _settings: &Settings) {
+        lock(&self.0).telemetry_starts += 1;
+    }
+
+    fn stop(&mut self) {}
+
+    fn dictation(&self, _audio: Duration, model: &str, _took: Duration) {
+        lock(&self.0).telemetry_dictations.push(model.to_owned());
+    }
+}
+
+struct FakeSettingsFile(Shared);
+
+impl SettingsFile for FakeSettingsFile {
+    fn load(&self) -> Settings {
+        lock(&self.0).settings_file.clone()
+    }
+
+    fn save(&self, settings: &Settings) -> Result<(), SettingsError> {
+        let mut world = lock(&self.0);
+        world.saved.push(settings.clone());
+        world.settings_file = settings.clone();
+        Ok(())
+    }
+}
+
+fn settings(mode: HotkeyMode) -> Settings {
+    Settings {
+        model: MODEL.to_owned(),
+        hotkey: HOTKEY.to_owned(),
+        hotkey_mode: mode,
+        ..Settings::default()
+    }
+}
+
+/// The app as `wiring.rs` starts it, with fakes for parts.
+struct Harness {
+    app: App,
+    inbox: Receiver<AppEvent>,
+    world: Shared,
+}
+
+impl Harness {
+    fn start(settings: Settings) -> Harness {
+        Harness::start_in(World::default(), settings)
+    }
+
+    fn start_in(world: World, settings: Settings) -> Harness {
+        let world = Arc::new(Mutex::new(World {
+            settings_file: settings.clone(),
+            ..world
+        }));
+        let (events, inbox) = mpsc::channel();
+        let parts = Parts {
+            tray: Some(Box::new(FakeTray(Arc::clone(&world)))),
+            desktop: Box::new(FakeDesktop(Arc::clone(&world))),
+            microphone: Box::new(FakeMicrophone(Arc::clone(&world))),
+            transcriber: Box::new(FakeTranscriber(Arc::clone(&world))),
+            telemetry: Box::new(FakeTelemetry(Arc::clone(&world))),
+            settings_file: Box::new(FakeSettingsFile(Arc::clone(&world))),
+        };
+        let mut app = App::new(
+            settings,
+            parts,
+            events,
+            Duration::from_secs(1),
+            Instant::now(),
+        );
+        app.register_hotkey();
+        app.start_telemetry();
+        app.show();
+        Harness { app, inbox, world }
+    }
+
+    fn world(&self) -> MutexGuard<'_, World> {
+        lock(&self.world)
+    }
+
+    /// Handles `event`, then what the fakes sent back because of it.
+    fn handle(&mut self, event: AppEvent) {
+        self.app.handle(event);
+        self.settle();
+    }
+
+    /// Delivers the events the parts sent (a recording's end, a finished
+    /// transcription), as the loop would.
+    fn settle(&mut self) {
+        while let Ok(event) = self.inbox.try_recv() {
+            self.app.handle(event);
+        }
+    }
+
+    fn press(&mut self) {
+        self.handle(AppEvent::Hotkey(HotkeyEvent::Pressed));
+    }
+
+    fn release(&mut self) {
+        self.handle(AppEvent::Hotkey(HotkeyEvent::Released));
+    }
+
+    /// Sends a control request; its answers arrive on the receiver.
+    fn ask(&mut self, request: Request) -> Receiver<Response> {
+        let (reply, answers) = mpsc::channel();
+        self.handle(AppEvent::Control(request, Reply::new(reply)));
+        answers
+    }
+
+    fn status(&mut self) -> StatusReport {
+        match self.ask(Request::Status).try_recv() {
+            Ok(Response::Status(status)) => status,
+            other => panic!("status answered {other:?}"),
+        }
+    }
+
+    fn state(&mut self) -> String {
+        self.status().state
+    }
+
+    fn tray(&self) -> TrayView {
+        self.world()
+            .shown
+            .last()
+            .cloned()
+            .expect("the tray was shown")
+    }
+
+    fn set_model_load(&mut self, load: ModelLoad) {
+        self.world().model_load = Some(load);
+    }
+
+    /// The model manager reports a transition.
+    fn lifecycle(&mut self, event: LifecycleEvent) {
+        self.handle(AppEvent::Lifecycle(event));
+    }
+
+    /// The transcription in flight comes back with `text`.
+    fn transcribed(&mut self, text: &str) {
+        let done = self
+            .world()
+            .transcribing
+            .pop()
+            .expect("a transcription runs");
+        done(Transcription {
+            result: Ok(Transcript {
+                text: text.to_owned(),
+                ..Transcript::default()
+            }),
+            took: Duration::from_millis(10),
+        });
+        self.settle();
+    }
+
+    /// The microphone ends the recording by itself.
+    fn recording_ends(&mut self, reason: EndReason) {
+        let on_end = self.world().on_end.take().expect("a recording is open");
+        on_end(reason);
+        self.settle();
+    }
+}
+
+fn loaded() -> ModelLoad {
+    ModelLoad::Loaded {
+        since: Instant::now(),
+        load_time: Duration::from_millis(30),
+    }
+}
+
+fn model_file() -> PathBuf {
+    PathBuf::from("/models/ggml-tiny.en.bin")
+}
+
+/// Every answer the asker got, once the app let go of its reply.
+fn answers(receiver: &Receiver<Response>) -> Vec<Response> {
+    let mut got = Vec::new();
+    loop {
+        match receiver.try_recv() {
+            Ok(response) => got.push(response),
+            Err(TryRecvError::Empty) => panic!("still waiting for an answer after {got:?}"),
+            Err(TryRecvError::Disconnected) => return got,
+        }
+    }
+}
+
+fn waiting(receiver: &Receiver<Response>) -> bool {
+    matches!(receiver.try_recv(), Err(TryRecvError::Empty))
+}
+
+#[test]
+fn startup_registers_the_hotkey_and_shows_the_idle_tray() {
+    let mut h = Harness::start(settings(HotkeyMode::PushToTalk));
+    assert_eq!(h.world().registered, vec![HOTKEY]);
+    assert_eq!(h.world().telemetry_starts, 1);
+    let tray = h.tray();
+    assert_eq!(tray.state, TrayState::Idle);
+    assert_eq!(tray.model, MODEL);
+    assert!(!tray.model_loaded);
+    let status = h.status();
+    assert_eq!(status.state, "idle");
+    assert_eq!(
+        status.hotkey.as_deref(),
+        Some("Ctrl+Alt+Space (push-to-talk)")
+    );
+    assert!(status.tray);
+}
+
+#[test]
+fn hotkey_pressed_while_the_model_loads_records_and_the_text_follows_the_load() {
+    let mut h = Harness::start(settings(HotkeyMode::PushToTalk));
+
+    h.press();
+    assert_eq!(h.world().recordings.len(), 1, "the microphone opened");
+    assert_eq!(h.world().preloads, 1, "the load overlaps the speech");
+    h.set_model_load(ModelLoad::Loading);
+    h.lifecycle(LifecycleEvent::LoadStarted {
+        model: model_file(),
+    });
+    assert!(
+        h.app.notice_due_at().is_some(),
+        "the slow-load notice is armed"
+    );
+    assert_eq!(
+        h.tray().state,
+        TrayState::Recording,
+        "recording wins over loading"
+    );
+    assert_eq!(h.state(), "recording");
+
+    h.app.notice_due();
+    assert_eq!(
+        h.world().notified,
+        vec!["Loading the tiny.en model… your words will follow."]
+    );
+    assert!(h.app.notice_due_at().is_none(), "the notice is one-shot");
+
+    h.release();
+    assert_eq!(h.world().stopped, 1);
+    assert_eq!(h.world().transcriptions, 1);
+    assert_eq!(h.state(), "transcribing");
+    assert_eq!(
+        h.tray().state,
+        TrayState::Loading,
+        "the transcription waits for the model"
+    );
+
+    h.set_model_load(loaded());
+    h.lifecycle(LifecycleEvent::Loaded {
+        model: model_file(),
+        took: Duration::from_millis(30),
+    });
+    assert_eq!(
+        h.world().closed,
+        vec![1],
+        "the notice is closed once loaded"
+    );
+    assert_eq!(h.tray().state, TrayState::Transcribing);
+    assert!(h.tray().model_loaded);
+
+    h.transcribed(" ask not what your country can do for you ");
+    assert_eq!(
+        h.world().inserted,
+        vec!["ask not what your country can do for you"]
+    );
+    assert_eq!(h.world().telemetry_dictations, vec![MODEL]);
+    let tray = h.tray();
+    assert_eq!(tray.state, TrayState::Idle);
+    assert!(tray.has_last_transcript);
+    assert_eq!(h.state(), "idle");
+}
+
+#[test]
+fn the_notice_stays_away_when_the_load_ended_before_it_was_due() {
+    let mut h = Harness::start(settings(HotkeyMode::PushToTalk));
+    h.press();
+    h.set_model_load(ModelLoad::Loading);
+    h.lifecycle(LifecycleEvent::LoadStarted {
+        model: model_file(),
+    });
+    // Loaded in the manager, its event not yet through the channel.
+    h.set_model_load(loaded());
+    h.app.notice_due();
+    assert!(h.world().notified.is_empty());
+    assert!(h.app.notice_due_at().is_none());
+}
+
+#[test]
+fn a_stop_while_transcribing_leaves_the_transcription_alone() {
+    let mut h = Harness::start(settings(HotkeyMode::PushToTalk));
+    h.set_model_load(loaded());
+    h.press();
+    let stop = h.ask(Request::Stop);
+    assert!(waiting(&stop), "stop answers once the text is in");
+    assert_eq!(h.state(), "transcribing");
+
+    // Key-up after `ezflow stop`, and more stops: nothing more to stop.
+    h.release();
+    let again = h.ask(Request::Stop);
+    assert_eq!(answers(&again), vec![Response::done("transcribing")]);
+    let toggle = h.ask(Request::Toggle);
+    assert_eq!(answers(&toggle), vec![Response::done("transcribing")]);
+    assert_eq!(h.state(), "transcribing");
+    assert_eq!(h.world().stopped, 1);
+    assert_eq!(h.world().transcriptions, 1);
+    assert!(waiting(&stop));
+
+    h.transcribed("one clip, one text");
+    assert_eq!(answers(&stop), vec![Response::done("idle")]);
+    assert_eq!(h.world().inserted, vec!["one clip, one text"]);
+    assert_eq!(h.state(), "idle");
+}
+
+#[test]
+fn a_microphone_lost_mid_recording_transcribes_what_was_recorded() {
+    let mut h = Harness::start(settings(HotkeyMode::PushToTalk));
+    h.set_model_load(loaded());
+    h.press();
+    h.recording_ends(EndReason::DeviceLost("the device was unplugged".to_owned()));
+    assert_eq!(h.world().stopped, 1, "what was recorded is kept");
+    assert_eq!(h.state(), "transcribing");
+
+    // The user lets go of the key only now: nothing is recording.
+    h.release();
+    h.transcribed("and so my fellow americans");
+    assert_eq!(h.world().inserted, vec!["and so my fellow americans"]);
+    let tray = h.tray();
+    assert_eq!(tray.state, TrayState::Error);
+    let detail = tray.detail.expect("the tooltip says why");
+    assert!(
+        detail.contains("the microphone stopped (the device was unplugged)")
+            && detail.contains("transcribing what was recorded"),
+        "{detail}"
+    );
+    assert_eq!(h.state(), "error");
+
+    // The next recording starts afresh.
+    h.press();
+    assert_eq!(h.tray().state, TrayState::Recording);
+    assert_eq!(h.tray().detail, None);
+}
+
+#[test]
+fn a_recording_at_its_maximum_length_ends_by_itself_and_key_up_then_does_nothing() {
+    let mut h = Harness::start(settings(HotkeyMode::PushToTalk));
+    h.press();
+    h.recording_ends(EndReason::MaxDuration);
+    assert_eq!(h.state(), "transcribing");
+    h.transcribed("twelve seconds");
+    h.release();
+    assert_eq!(h.world().recordings.len(), 1);
+    assert_eq!(h.world().transcriptions, 1);
+    assert_eq!(h.state(), "idle");
+    assert_eq!(h.tray().detail, None, "a full recording is no problem");
+}
+
+#[test]
+fn settings_changed_mid_dictation_apply_from_the_next_press() {
+    let mut h = Harness::start(settings(HotkeyMode::PushToTalk));
+    h.press();
+    assert_eq!(h.state(), "recording");
+
+    // The user edits the file while speaking: toggle mode, another model,
+    // another hotkey.
+    h.world().settings_file = Settings {
+        hotkey_mode: HotkeyMode::Toggle,
+        model: "base.en".to_owned(),
+        hotkey: "Ctrl+Alt+D".to_owned(),
+        ..settings(HotkeyMode::Toggle)
+    };
+    h.handle(AppEvent::SettingsChanged);
+    assert_eq!(h.state(), "recording", "the recording goes on");
+    assert_eq!(h.world().models, vec!["base.en"]);
+    assert_eq!(h.world().released, vec![HOTKEY]);
+    assert_eq!(h.world().registered, vec![HOTKEY, "Ctrl+Alt+D"]);
+    assert_eq!(h.tray().model, "base.en");
+    assert_eq!(h.tray().state, TrayState::Recording);
+
+    // Toggle mode now: the key-up no longer stops, the next press does.
+    h.release();
+    assert_eq!(h.state(), "recording");
+    h.press();
+    assert_eq!(h.state(), "transcribing");
+    h.transcribed("with the new model");
+    assert_eq!(h.world().telemetry_dictations, vec!["base.en"]);
+    assert_eq!(h.status().hotkey.as_deref(), Some("Ctrl+Alt+D (toggle)"));
+}
+
+#[test]
+fn the_same_settings_saved_again_change_nothing() {
+    let mut h = Harness::start(settings(HotkeyMode::PushToTalk));
+    h.handle(AppEvent::SettingsChanged);
+    assert!(h.world().models.is_empty());
+    assert!(h.world().policies.is_empty());
+    assert_eq!(h.world().registered, vec![HOTKEY]);
+    assert_eq!(h.world().telemetry_starts, 1);
+}
+
+#[test]
+fn control_start_stop_and_toggle_are_answered_exactly_once() {
+    let mut h = Harness::start(settings(HotkeyMode::Toggle));
+
+    let toggle_on = h.ask(Request::Toggle);
+    assert_eq!(answers(&toggle_on), vec![Response::done("recording")]);
+    let start_again = h.ask(Request::Start);
+    assert_eq!(answers(&start_again), vec![Response::done("recording")]);
+    let toggle_off = h.ask(Request::Toggle);
+    assert!(waiting(&toggle_off));
+    h.transcribed("first");
+    assert_eq!(answers(&toggle_off), vec![Response::done("idle")]);
+
+    let start = h.ask(Request::Start);
+    assert_eq!(answers(&start), vec![Response::done("recording")]);
+    let stop = h.ask(Request::Stop);
+    assert!(waiting(&stop));
+    h.transcribed("second");
+    assert_eq!(answers(&stop), vec![Response::done("idle")]);
+
+    let idle_stop = h.ask(Request::Stop);
+    assert_eq!(answers(&idle_stop), vec![Response::done("idle")]);
+    assert_eq!(h.world().inserted, vec!["first", "second"]);
+}
+
+#[test]
+fn a_failed_transcription_answers_the_stop_with_its_reason() {
+    let mut h = Harness::start(settings(HotkeyMode::Toggle));
+    h.press();
+    let stop = h.ask(Request::Stop);
+    let done = h.world().transcribing.pop().expect("a transcription runs");
+    done(Transcription {
+        result: Err(ezflow_core::lifecycle::LifecycleError::Transcribe(
+            ezflow_core::engine::EngineError::EnglishOnlyModel {
+                path: model_file(),
+                language: "de".to_owned(),
+            },
+        )),
+        took: Duration::ZERO,
+    });
+    h.settle();
+    let answers = answers(&stop);
+    assert_eq!(answers.len(), 1);
+    assert!(matches!(&answers[0], Response::Error { .. }), "{answers:?}");
+    assert!(h.world().inserted.is_empty());
+    assert_eq!(h.tray().state, TrayState::Error);
+}
+
+#[test]
+fn a_start_without_a_microphone_answers_with_the_reason() {
+    let world = World {
+        microphone_missing: true,
+        ..World::default()
+    };
+    let mut h = Harness::start_in(world, settings(HotkeyMode::Toggle));
+    let start = h.ask(Request::Start);
+    let answers = answers(&start);
+    assert!(
+        matches!(&answers[..], [Response::Error { error }] if error.contains("no microphone")),
+        "{answers:?}"
+    );
+    assert_eq!(h.world().preloads, 0, "no load without a recording");
+    assert_eq!(h.tray().state, TrayState::Error);
+}
+
+#[test]
+fn cancel_throws_the_recording_away() {
+    let mut h = Harness::start(settings(HotkeyMode::Toggle));
+    h.press();
+    let cancel = h.ask(Request::Cancel);
+    assert_eq!(answers(&cancel), vec![Response::done("idle")]);
+    assert_eq!(h.world().cancelled, 1);
+    assert_eq!(h.world().stopped, 0);
+    assert_eq!(h.world().transcriptions, 0);
+    assert_eq!(h.tray().state, TrayState::Idle);
+    assert!(!h.tray().recording);
+
+    // Once transcribing, the clip is gone from the microphone: cancel has
+    // nothing to throw away, and the waiting stop still gets its answer.
+    h.press();
+    let stop = h.ask(Request::Stop);
+    let late = h.ask(Request::Cancel);
+    assert_eq!(answers(&late), vec![Response::done("transcribing")]);
+    h.transcribed("kept");
+    assert_eq!(answers(&stop), vec![Response::done("idle")]);
+    assert_eq!(h.world().inserted, vec!["kept"]);
+}
+
+#[test]
+fn load_answers_once_the_model_is_in_memory_or_with_why_not() {
+    let mut h = Harness::start(settings(HotkeyMode::PushToTalk));
+    let load = h.ask(Request::Load);
+    assert!(waiting(&load));
+    assert_eq!(h.world().preloads, 1);
+    h.set_model_load(ModelLoad::Loading);
+    h.lifecycle(LifecycleEvent::LoadStarted {
+        model: model_file(),
+    });
+    assert_eq!(h.tray().state, TrayState::Loading);
+    assert_eq!(h.state(), "loading");
+    h.set_model_load(loaded());
+    h.lifecycle(LifecycleEvent::Loaded {
+        model: model_file(),
+        took: Duration::from_millis(30),
+    });
+    assert_eq!(answers(&load), vec![Response::done("idle")]);
+    let loaded_already = h.ask(Request::Load);
+    assert_eq!(answers(&loaded_already), vec![Response::done("idle")]);
+
+    let unload = h.ask(Request::Unload);
+    assert_eq!(answers(&unload), vec![Response::done("idle")]);
+    assert_eq!(h.world().unloads, 1);
+    h.set_model_load(ModelLoad::Unloaded);
+
+    let broken = h.ask(Request::Load);
+    h.lifecycle(LifecycleEvent::LoadFailed {
+        model: model_file(),
+        error: "not a model file".to_owned(),
+    });
+    let answers = answers(&broken);
+    assert!(
+        matches!(&answers[..], [Response::Error { error }] if error.contains("could not be loaded")),
+        "{answers:?}"
+    );
+    assert_eq!(h.tray().state, TrayState::Error);
+}
+
+#[test]
+fn a_taken_hotkey_is_an_error_until_reload_settings_registers_it() {
+    let world = World {
+        hotkey_taken: true,
+        ..World::default()
+    };
+    let mut h = Harness::start_in(world, settings(HotkeyMode::PushToTalk));
+    let status = h.status();
+    assert_eq!(status.state, "error");
+    assert_eq!(status.hotkey, None);
+    let detail = h.tray().detail.expect("the tooltip says why");
+    assert!(detail.contains("already taken"), "{detail}");
+
+    h.world().hotkey_taken = false;
+    let reload = h.ask(Request::ReloadSettings);
+    assert_eq!(answers(&reload), vec![Response::done("idle")]);
+    assert_eq!(h.world().registered, vec![HOTKEY]);
+    assert_eq!(h.state(), "idle");
+    assert_eq!(h.tray().state, TrayState::Idle);
+}
+
+#[test]
+fn a_lost_hotkey_says_how_to_get_it_back() {
+    let mut h = Harness::start(settings(HotkeyMode::PushToTalk));
+    h.handle(AppEvent::Hotkey(HotkeyEvent::Lost {
+        reason: "the portal session closed".to_owned(),
+    }));
+    let detail = h.tray().detail.expect("the tooltip says why");
+    assert!(
+        detail.contains("the portal session closed") && detail.contains("reload-settings"),
+        "{detail}"
+    );
+    assert_eq!(h.status().hotkey, None);
+    h.handle(AppEvent::SettingsChanged);
+    assert_eq!(h.world().registered, vec![HOTKEY, HOTKEY], "tried again");
+}
+
+#[test]
+fn a_failed_insertion_leaves_the_text_on_the_clipboard_and_the_next_one_starts_afresh() {
+    let mut h = Harness::start(settings(HotkeyMode::Toggle));
+    h.press();
+    h.press();
+    h.transcribed("first");
+    assert_eq!(h.world().inserters_made, 1);
+
+    h.world().inserter_broken = true;
+    h.press();
+    let stop = h.ask(Request::Stop);
+    h.transcribed("second");
+    assert_eq!(h.world().clipboard, vec!["second"]);
+    let answers = answers(&stop);
+    assert!(
+        matches!(&answers[..], [Response::Error { error }] if error.contains("on the clipboard")),
+        "{answers:?}"
+    );
+
+    h.world().inserter_broken = false;
+    h.press();
+    h.press();
+    h.transcribed("third");
+    assert_eq!(
+        h.world().inserters_made,
+        2,
+        "a new inserter after the failure"
+    );
+    assert_eq!(h.world().inserted, vec!["first", "third"]);
+}
+
+#[test]
+fn tray_actions_toggle_copy_unload_and_save_the_telemetry_choice() {
+    let mut h = Harness::start(settings(HotkeyMode::PushToTalk));
+    h.handle(AppEvent::Tray(TrayAction::ToggleDictation));
+    assert!(h.tray().recording);
+    h.handle(AppEvent::Tray(TrayAction::ToggleDictation));
+    h.transcribed("copied later");
+    h.handle(AppEvent::Tray(TrayAction::CopyLastTranscript));
+    assert_eq!(h.world().clipboard, vec!["copied later"]);
+    h.handle(AppEvent::Tray(TrayAction::UnloadModel));
+    assert_eq!(h.world().unloads, 1);
+
+    h.handle(AppEvent::Tray(TrayAction::SetTelemetry(true)));
+    assert_eq!(h.world().saved.len(), 1);
+    assert!(h.world().saved[0].telemetry);
+    assert_eq!(
+        h.world().telemetry_starts,
+        2,
+        "restarted for the new choice"
+    );
+    assert!(h.tray().telemetry_enabled, "the menu shows it at once");
+}
+
+#[test]
+fn an_empty_transcript_inserts_nothing() {
+    let mut h = Harness::start(settings(HotkeyMode::PushToTalk));
+    h.press();
+    h.release();
+    h.transcribed("   ");
+    assert!(h.world().inserted.is_empty());
+    assert!(!h.tray().has_last_transcript);
+    assert_eq!(h.state(), "idle");
+}
+
+#[test]
+fn quitting_cancels_the_recording_and_releases_the_hotkey_and_the_tray() {
+    let mut h = Harness::start(settings(HotkeyMode::PushToTalk));
+    h.press();
+    let (events, inbox) = mpsc::channel();
+    events.send(AppEvent::Quit).expect("the inbox is open");
+    h.app.run(inbox);
+    assert_eq!(h.world().cancelled, 1);
+    assert_eq!(h.world().released, vec![HOTKEY]);
+    assert!(h.world().tray_shut_down);
+}
