@@ -5,6 +5,7 @@
 mod app;
 mod cli;
 mod control;
+mod engine_options;
 mod logging;
 mod models;
 mod output;
@@ -14,7 +15,7 @@ mod transcribe;
 use std::process::ExitCode;
 
 use clap::Parser;
-use ezflow_core::settings::Settings;
+use ezflow_config::settings::Settings;
 
 use cli::{Cli, Command};
 use output::{out, outln};
@@ -41,14 +42,14 @@ fn run(cli: Cli, started: std::time::Instant) -> anyhow::Result<ExitCode> {
         Command::Models(command) => models::run(command, &load_settings()?),
         Command::Settings => show_settings(),
         Command::Telemetry(command) => telemetry::run(command, &load_settings()?),
-        Command::Toggle => control::send(ezflow_core::control::Request::Toggle),
-        Command::Start => control::send(ezflow_core::control::Request::Start),
-        Command::Stop => control::send(ezflow_core::control::Request::Stop),
-        Command::Cancel => control::send(ezflow_core::control::Request::Cancel),
+        Command::Toggle => control::send(ezflow_control::Request::Toggle),
+        Command::Start => control::send(ezflow_control::Request::Start),
+        Command::Stop => control::send(ezflow_control::Request::Stop),
+        Command::Cancel => control::send(ezflow_control::Request::Cancel),
         Command::Status(args) => control::status(args.stats, args.json),
-        Command::Load => control::send(ezflow_core::control::Request::Load),
-        Command::Unload => control::send(ezflow_core::control::Request::Unload),
-        Command::ReloadSettings => control::send(ezflow_core::control::Request::ReloadSettings),
+        Command::Load => control::send(ezflow_control::Request::Load),
+        Command::Unload => control::send(ezflow_control::Request::Unload),
+        Command::ReloadSettings => control::send(ezflow_control::Request::ReloadSettings),
         Command::Microphones => control::microphones(),
     }
 }
@@ -69,7 +70,7 @@ fn init_logging(verbose: u8, app: bool) {
         .filter(|f| !f.trim().is_empty())
         .unwrap_or_else(|| default.to_owned());
     let log_file = if app {
-        match ezflow_core::paths::log_dir() {
+        match ezflow_config::paths::log_dir() {
             Ok(dir) => Some(dir.join(logging::LOG_FILE_NAME)),
             Err(e) => {
                 eprintln!("ezflow: no log file: {e}");
@@ -96,7 +97,7 @@ fn load_settings() -> anyhow::Result<Settings> {
 }
 
 fn show_settings() -> anyhow::Result<ExitCode> {
-    let path = ezflow_core::paths::settings_file()?;
+    let path = ezflow_config::paths::settings_file()?;
     let settings = load_settings()?;
     // The core takes any non-empty hotkey text; whether it names a shortcut
     // is the desktop's to say. Say it here too, so a typo is found without
