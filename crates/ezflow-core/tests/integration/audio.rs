@@ -18,22 +18,12 @@ use ezflow_core::audio::{
 
 const RATE: f64 = WHISPER_SAMPLE_RATE as f64;
 
+/// The generated clips, `audio/` among the test assets.
 fn audio_dir() -> PathBuf {
-    let root = std::env::var_os("EZFLOW_TEST_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../target/test-assets"
-            ))
-        });
-    let dir = root.join("audio");
-    assert!(
-        dir.join("manifest.tsv").is_file(),
-        "test audio is missing from {}: run scripts/fetch-test-assets.sh",
-        dir.display()
-    );
-    dir
+    ezflow_testbed::assets::asset("audio/manifest.tsv")
+        .parent()
+        .expect("the manifest is in a directory")
+        .to_path_buf()
 }
 
 /// One line of the manifest: what sox measured of a generated clip.
