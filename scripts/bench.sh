@@ -21,7 +21,7 @@
 #   --no-base     tiny.en only.
 #   --threads N   whisper.cpp / CTranslate2 threads (default 2).
 #   --setup-only  only the setup: system packages, test assets, the
-#                 faster-whisper venv and the release build of ezflow
+#                 faster-whisper venv and the release build of ezflow and ezflow-bench
 #                 (scripts/compare-faster-whisper.sh uses it).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -56,9 +56,10 @@ if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c "import faster_whisp
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "faster-whisper==1.2.1"
 fi
-cargo build --quiet --release -p ezflow
+# ezflow-bench drives the app and scores word error rates for the
+# transcription comparison (compare-faster-whisper.sh uses both).
+cargo build --quiet --release -p ezflow -p ezflow-bench
 if ((setup_only)); then exit 0; fi
-cargo build --quiet --release -p ezflow-bench
 
 mkdir -p "$bench"
 
