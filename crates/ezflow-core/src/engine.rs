@@ -762,9 +762,10 @@ mod tests {
     fn the_settings_language_table_matches_whisper_cpp() {
         // The settings validate languages without linking whisper.cpp, from their
         // own table; it must be whisper.cpp's own: same codes, names and ids.
+        use ezflow_config::settings::WHISPER_LANGUAGES;
         let max = whisper_rs::get_lang_max_id();
-        assert_eq!(usize::try_from(max + 1).ok(), Some(ezflow_config::settings::WHISPER_LANGUAGES.len()));
-        for (id, (code, name)) in ezflow_config::settings::WHISPER_LANGUAGES.iter().enumerate() {
+        assert_eq!(usize::try_from(max + 1).ok(), Some(WHISPER_LANGUAGES.len()));
+        for (id, (code, name)) in WHISPER_LANGUAGES.iter().enumerate() {
             let id = i32::try_from(id).expect("id fits");
             assert_eq!(whisper_rs::get_lang_str(id), Some(*code), "id {id}");
             assert_eq!(whisper_rs::get_lang_str_full(id), Some(*name), "id {id}");
