@@ -20,6 +20,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use decode::MAX_FILE_SECONDS;
 pub use speech::{is_silent, speech_bounds};
 
 /// The sample rate Whisper's models were trained on; every [`Clip`] is at this rate.
@@ -97,6 +98,15 @@ pub enum AudioError {
         #[source]
         source: io::Error,
     },
+    #[error("{} is {what}, not an audio file; give a WAV, FLAC, MP3 or OGG file", path.display())]
+    NotAFile { path: PathBuf, what: &'static str },
+    #[error(
+        "{} is longer than {} hours, the most EZ Flow transcribes from one file; \
+         split it first (for example `sox FILE part.wav trim 0 3600 : newfile : restart`)",
+        path.display(),
+        max_seconds / 3600
+    )]
+    TooLong { path: PathBuf, max_seconds: u64 },
     #[error("audio file {} is empty (0 bytes)", path.display())]
     Empty { path: PathBuf },
     #[error("{} has no audio track", path.display())]
@@ -122,6 +132,8 @@ impl AudioError {
     pub fn path(&self) -> Option<&Path> {
         match self {
             AudioError::Unreadable { path, .. }
+            | AudioError::NotAFile { path, .. }
+            | AudioError::TooLong { path, .. }
             | AudioError::Empty { path }
             | AudioError::NoAudioTrack { path }
             | AudioError::Unsupported { path, .. }

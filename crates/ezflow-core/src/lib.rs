@@ -13,6 +13,7 @@ pub mod capture;
 pub mod catalog;
 pub mod download;
 pub mod engine;
+mod file_kind;
 pub mod import;
 pub mod lifecycle;
 pub mod memory;

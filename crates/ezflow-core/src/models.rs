@@ -95,6 +95,13 @@ pub enum ModelsError {
     #[error("model file {} does not exist", .path.display())]
     NoSuchFile { path: PathBuf },
 
+    #[error(
+        "model path {} is {what}, not a model file; give a GGML model file (ggml-*.bin), \
+         or convert a faster-whisper (CTranslate2) folder with `ezflow models import DIR`",
+        .path.display()
+    )]
+    NotAFile { path: PathBuf, what: &'static str },
+
     #[error("model '{id}' is not installed in {}; there is nothing to remove", .dir.display())]
     NothingToRemove { id: String, dir: PathBuf },
 
@@ -307,8 +314,11 @@ impl ModelStore {
         let looks_like_path = id_or_path.contains(['/', '\\']) || id_or_path.ends_with(FILE_SUFFIX);
         if looks_like_path {
             let path = PathBuf::from(id_or_path);
-            if path.is_file() {
-                return Ok(path);
+            if let Ok(metadata) = fs::metadata(&path) {
+                return match crate::file_kind::not_a_regular_file(&metadata) {
+                    None => Ok(path),
+                    Some(what) => Err(ModelsError::NotAFile { path, what }),
+                };
             }
             let bare_file_name = !id_or_path.contains(['/', '\\']);
             match id_from_file_name(id_or_path) {

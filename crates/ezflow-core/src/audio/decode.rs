@@ -32,7 +32,16 @@ pub(crate) struct Decoded {
 /// a header claiming an absurd length cannot make us allocate gigabytes.
 const MAX_RESERVE_SECONDS: u64 = 60 * 60;
 
+/// The longest audio file decoded, so that no input can ask for unbounded
+/// memory or time: two hours of 16 kHz samples are 460 MB.
+pub const MAX_FILE_SECONDS: u64 = 2 * 60 * 60;
+
 pub(crate) fn decode_file(path: &Path) -> Result<Decoded, AudioError> {
+    decode_at_most(path, MAX_FILE_SECONDS)
+}
+
+/// [`decode_file`] with another length limit (tests use a short one).
+fn decode_at_most(path: &Path, max_seconds: u64) -> Result<Decoded, AudioError> {
     let unreadable = |source: io::Error| AudioError::Unreadable {
         path: path.to_owned(),
         source,
@@ -47,11 +56,11 @@ pub(crate) fn decode_file(path: &Path) -> Result<Decoded, AudioError> {
     };
 
     let metadata = std::fs::metadata(path).map_err(unreadable)?;
-    if metadata.is_dir() {
-        return Err(unreadable(io::Error::new(
-            io::ErrorKind::IsADirectory,
-            "it is a directory, not a file",
-        )));
+    if let Some(what) = crate::file_kind::not_a_regular_file(&metadata) {
+        return Err(AudioError::NotAFile {
+            path: path.to_owned(),
+            what,
+        });
     }
     if metadata.len() == 0 {
         return Err(AudioError::Empty {
@@ -212,6 +221,12 @@ pub(crate) fn decode_file(path: &Path) -> Result<Decoded, AudioError> {
         mono.clear();
         mix_to_mono(&buffer, &mut mono);
         state.frames += mono.len() as u64;
+        if state.frames > max_seconds * u64::from(state.sample_rate) {
+            return Err(AudioError::TooLong {
+                path: path.to_owned(),
+                max_seconds,
+            });
+        }
         state
             .resampler
             .push(&mono)
@@ -453,4 +468,47 @@ fn codec_name(codec: CodecType) -> String {
         _ => return format!("audio in a codec EZ Flow cannot decode (symphonia codec {codec})"),
     };
     format!("{name} audio")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 16-bit mono WAV of `seconds` of a quiet tone at 8 kHz.
+    fn tone_wav(path: &Path, seconds: u32) {
+        let rate = 8000u32;
+        let samples = rate * seconds;
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(b"RIFF");
+        bytes.extend_from_slice(&(36 + samples * 2).to_le_bytes());
+        bytes.extend_from_slice(b"WAVEfmt ");
+        bytes.extend_from_slice(&16u32.to_le_bytes());
+        bytes.extend_from_slice(&1u16.to_le_bytes());
+        bytes.extend_from_slice(&1u16.to_le_bytes());
+        bytes.extend_from_slice(&rate.to_le_bytes());
+        bytes.extend_from_slice(&(rate * 2).to_le_bytes());
+        bytes.extend_from_slice(&2u16.to_le_bytes());
+        bytes.extend_from_slice(&16u16.to_le_bytes());
+        bytes.extend_from_slice(b"data");
+        bytes.extend_from_slice(&(samples * 2).to_le_bytes());
+        for i in 0..samples {
+            let v = ((f64::from(i) * 0.05).sin() * 1000.0) as i16;
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        std::fs::write(path, bytes).expect("write the test WAV");
+    }
+
+    #[test]
+    fn a_file_longer_than_the_limit_is_refused_while_decoding() {
+        let path = std::env::temp_dir().join(format!("ezflow-too-long-{}.wav", std::process::id()));
+        tone_wav(&path, 3);
+        let within = decode_at_most(&path, 3).expect("3 s is within a 3 s limit");
+        assert_eq!(within.samples.len(), 3 * 16_000);
+        match decode_at_most(&path, 2) {
+            Err(AudioError::TooLong { max_seconds: 2, .. }) => {}
+            Err(e) => panic!("expected TooLong, got {e}"),
+            Ok(_) => panic!("a 3 s file passed a 2 s limit"),
+        }
+        std::fs::remove_file(&path).expect("remove the test WAV");
+    }
 }

@@ -535,10 +535,28 @@ fn each_kind_of_bad_file_gets_its_own_error_naming_the_file() {
     fs::create_dir(&folder).expect("mkdir");
     let message = expect_error(
         &folder,
-        |e| matches!(e, AudioError::Unreadable { .. }),
-        "Unreadable (directory)",
+        |e| matches!(e, AudioError::NotAFile { .. }),
+        "NotAFile (directory)",
     );
-    assert!(message.contains("directory"), "{message}");
+    assert!(
+        message.contains("is a directory, not an audio file"),
+        "{message}"
+    );
+
+    // A named pipe with no writer: opening it would block for ever, so it
+    // must be refused before it is opened.
+    let fifo = d.join("a-pipe.wav");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("run mkfifo");
+    assert!(status.success(), "mkfifo failed");
+    let message = expect_error(
+        &fifo,
+        |e| matches!(e, AudioError::NotAFile { .. }),
+        "NotAFile (FIFO)",
+    );
+    assert!(message.contains("named pipe"), "{message}");
 
     let empty = d.join("empty.wav");
     fs::write(&empty, b"").expect("write");
