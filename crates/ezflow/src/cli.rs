@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use ezflow_config::settings::{Language, Threads};
 
 /// EZ Flow: private, local voice dictation.
 #[derive(Debug, Parser)]
@@ -89,15 +90,17 @@ pub struct TranscribeArgs {
     #[arg(long, short)]
     pub model: Option<String>,
 
-    /// Language code ("en", "de", ...) or "auto". Default: the settings
-    /// file's `language`.
-    #[arg(long, short)]
-    pub language: Option<String>,
+    /// "auto", or a Whisper language code ("en", "de", ...) or its English
+    /// name, checked by the same rule as the settings file's `language`
+    /// (its default).
+    #[arg(long, short, value_name = "CODE|auto")]
+    pub language: Option<Language>,
 
-    /// Threads for whisper.cpp. Default: the settings file's `threads`
-    /// (0 there means one per physical core).
-    #[arg(long, short)]
-    pub threads: Option<usize>,
+    /// Threads for whisper.cpp: "auto" or 0 (one per physical core), or 1 to
+    /// 64, checked by the same rule as the settings file's `threads` (its
+    /// default).
+    #[arg(long, short, value_name = "N|auto")]
+    pub threads: Option<Threads>,
 
     /// Print one JSON object per file: text, timed segments and timings.
     #[arg(long)]

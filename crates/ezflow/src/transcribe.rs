@@ -9,7 +9,7 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use ezflow_config::settings::{self, Language, Settings};
+use ezflow_config::settings::Settings;
 use ezflow_core::audio;
 use ezflow_core::engine::{DecodeOptions, EncoderWindow, Segment, Transcript};
 use ezflow_core::lifecycle::{LifecycleError, LifecycleEvent, ModelManager, UnloadPolicy};
@@ -46,16 +46,10 @@ pub fn run(args: TranscribeArgs, settings: &Settings) -> anyhow::Result<ExitCode
     let model_arg = args.model.as_deref().unwrap_or(&settings.model);
     let store = ModelStore::open_default()?;
     let model_path = store.resolve(model_arg)?;
-    let language = match &args.language {
-        Some(language) => language.parse::<Language>()?,
-        None => settings.language,
-    }
-    .code();
-    let threads = match args.threads {
-        Some(0) => settings::physical_cores(),
-        Some(n) => n,
-        None => settings.threads.resolve(),
-    };
+    // Flags went through the settings' own parsers (cli.rs), so a value
+    // meets the same rule wherever it comes from.
+    let language = args.language.unwrap_or(settings.language).code();
+    let threads = args.threads.unwrap_or(settings.threads).resolve();
     let options = DecodeOptions {
         language,
         threads,
@@ -174,6 +168,14 @@ fn print_result(
     timings: Timings,
     args: &TranscribeArgs,
 ) -> anyhow::Result<()> {
+    let heard_nothing = transcript.text.trim().is_empty();
+    if heard_nothing {
+        // Said on stderr, so a script reading stdout gets no line for it.
+        eprintln!(
+            "ezflow: no speech heard in {}: it is silent, or holds no words the model recognises",
+            file.display()
+        );
+    }
     if args.json {
         let json = JsonTranscript {
             file,
@@ -183,6 +185,8 @@ fn print_result(
             timings,
         };
         outln!("{}", serde_json::to_string(&json)?);
+    } else if heard_nothing {
+        // Nothing on stdout: a script sees no text rather than an empty line.
     } else if args.files.len() > 1 {
         outln!("{}: {}", file.display(), transcript.text);
     } else {

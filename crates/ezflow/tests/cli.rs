@@ -159,16 +159,324 @@ fn bad_files_are_reported_one_line_each_and_the_rest_still_transcribed() {
 }
 
 #[test]
-fn silence_prints_nothing() {
+fn silence_prints_nothing_and_says_so_on_stderr() {
     let user = User::new();
-    let out = user.run(&[
-        "transcribe",
-        "--model",
-        &model_arg(),
-        s(&asset("audio/silence_3s.wav")),
-    ]);
+    let clip = asset("audio/silence_3s.wav");
+    let out = user.run(&["transcribe", "--model", &model_arg(), s(&clip)]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(stdout(&out).trim(), "");
+    // Not even an empty line: a script reading stdout sees no text.
+    assert_eq!(stdout(&out), "");
+    let err = stderr(&out);
+    assert!(
+        err.contains("no speech heard in") && err.contains("silence_3s.wav"),
+        "{err}"
+    );
+}
+
+/// Every flag and argument of every command, fed a wrong type, an
+/// out-of-range, empty, huge or non-UTF-8 value: each gets a clear one-line
+/// reason and exit status 2 (usage, refused before anything runs) or 1 (a
+/// runtime refusal), within seconds: never a hang, never a panic.
+#[test]
+fn every_bad_argument_is_refused_clearly_and_quickly() {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+    use std::time::Duration;
+
+    let user = User::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("a-pipe.wav");
+    let made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success(), "mkfifo failed");
+    let clip = asset("audio/schedule.wav");
+    let model = model_arg();
+    let huge = "9".repeat(5000);
+    let not_utf8 = OsString::from_vec(vec![b'e', 0xff, b'n']);
+    let arg = |a: &str| OsString::from(a);
+    let path = |p: &Path| p.as_os_str().to_owned();
+    // (arguments, expected exit status, words the reason must contain)
+    let cases: Vec<(Vec<OsString>, i32, &str)> = vec![
+        // transcribe --threads: the settings' rule (0/auto or 1–64).
+        (
+            vec![arg("transcribe"), arg("--threads"), arg("999"), path(&clip)],
+            2,
+            "more than 64 threads",
+        ),
+        (
+            vec![arg("transcribe"), arg("--threads"), arg("two"), path(&clip)],
+            2,
+            "not a whole number",
+        ),
+        (
+            vec![arg("transcribe"), arg("--threads"), arg(""), path(&clip)],
+            2,
+            "--threads",
+        ),
+        (
+            vec![arg("transcribe"), arg("--threads"), arg(&huge), path(&clip)],
+            2,
+            "--threads",
+        ),
+        (
+            vec![
+                arg("transcribe"),
+                arg("--threads"),
+                not_utf8.clone(),
+                path(&clip),
+            ],
+            2,
+            "invalid UTF-8",
+        ),
+        // transcribe --language: the settings' rule.
+        (
+            vec![
+                arg("transcribe"),
+                arg("--language"),
+                arg("klingon"),
+                path(&clip),
+            ],
+            2,
+            "Whisper does not know this language",
+        ),
+        (
+            vec![arg("transcribe"), arg("--language"), arg(""), path(&clip)],
+            2,
+            "it is empty",
+        ),
+        (
+            vec![
+                arg("transcribe"),
+                arg("--language"),
+                arg(&huge),
+                path(&clip),
+            ],
+            2,
+            "--language",
+        ),
+        (
+            vec![
+                arg("transcribe"),
+                arg("--language"),
+                not_utf8.clone(),
+                path(&clip),
+            ],
+            2,
+            "invalid UTF-8",
+        ),
+        // transcribe --model.
+        (
+            vec![arg("transcribe"), arg("--model"), arg(""), path(&clip)],
+            1,
+            "it is empty",
+        ),
+        (
+            vec![
+                arg("transcribe"),
+                arg("--model"),
+                path(dir.path()),
+                path(&clip),
+            ],
+            1,
+            "is a directory, not a model file",
+        ),
+        (
+            vec![arg("transcribe"), arg("--model"), path(&fifo), path(&clip)],
+            1,
+            "is a named pipe (FIFO), not a model file",
+        ),
+        (
+            vec![arg("transcribe"), arg("--model"), arg(&huge), path(&clip)],
+            1,
+            "unknown model",
+        ),
+        (
+            vec![
+                arg("transcribe"),
+                arg("--model"),
+                not_utf8.clone(),
+                path(&clip),
+            ],
+            2,
+            "invalid UTF-8",
+        ),
+        // transcribe FILE: a folder, a named pipe (opening it would block),
+        // a missing file, a non-UTF-8 name, none at all.
+        (
+            vec![
+                arg("transcribe"),
+                arg("--model"),
+                arg(&model),
+                path(dir.path()),
+            ],
+            1,
+            "is a directory, not an audio file",
+        ),
+        (
+            vec![arg("transcribe"), arg("--model"), arg(&model), path(&fifo)],
+            1,
+            "is a named pipe (FIFO), not an audio file",
+        ),
+        (
+            vec![
+                arg("transcribe"),
+                arg("--model"),
+                arg(&model),
+                path(&dir.path().join("gone.wav")),
+            ],
+            1,
+            "No such file",
+        ),
+        (
+            vec![
+                arg("transcribe"),
+                arg("--model"),
+                arg(&model),
+                not_utf8.clone(),
+            ],
+            1,
+            "No such file",
+        ),
+        (
+            vec![arg("transcribe"), arg("--model"), arg(&model)],
+            2,
+            "<FILE>",
+        ),
+        // models download|remove|path ID.
+        (
+            vec![arg("models"), arg("download"), arg("")],
+            1,
+            "unknown model",
+        ),
+        (
+            vec![arg("models"), arg("download"), arg("../etc")],
+            1,
+            "unknown model",
+        ),
+        (
+            vec![arg("models"), arg("download"), arg(&huge)],
+            1,
+            "unknown model",
+        ),
+        (
+            vec![arg("models"), arg("download"), not_utf8.clone()],
+            2,
+            "invalid UTF-8",
+        ),
+        (
+            vec![arg("models"), arg("remove"), arg("")],
+            1,
+            "it is empty",
+        ),
+        (
+            vec![arg("models"), arg("remove"), not_utf8.clone()],
+            2,
+            "invalid UTF-8",
+        ),
+        (
+            vec![arg("models"), arg("path"), arg("../etc/ggml-x.bin")],
+            1,
+            "does not exist",
+        ),
+        (
+            vec![arg("models"), arg("path"), not_utf8.clone()],
+            2,
+            "invalid UTF-8",
+        ),
+        // models import DIR --quantize --id --output.
+        (
+            vec![arg("models"), arg("import"), path(&clip)],
+            1,
+            "is not a directory",
+        ),
+        (
+            vec![arg("models"), arg("import"), path(&dir.path().join("gone"))],
+            1,
+            "is not a directory",
+        ),
+        (
+            vec![
+                arg("models"),
+                arg("import"),
+                path(dir.path()),
+                arg("--quantize"),
+                arg("q4"),
+            ],
+            2,
+            "possible values",
+        ),
+        (
+            vec![
+                arg("models"),
+                arg("import"),
+                path(dir.path()),
+                arg("--quantize"),
+                arg(""),
+            ],
+            2,
+            "--quantize",
+        ),
+        (
+            vec![
+                arg("models"),
+                arg("import"),
+                path(dir.path()),
+                arg("--id"),
+                not_utf8.clone(),
+            ],
+            2,
+            "invalid UTF-8",
+        ),
+        (
+            vec![
+                arg("models"),
+                arg("import"),
+                path(dir.path()),
+                arg("--id"),
+                arg("x"),
+                arg("--output"),
+                arg("y"),
+            ],
+            2,
+            "cannot be used with",
+        ),
+        // Flags that take no value, unknown commands and flags.
+        (
+            vec![arg("status"), arg("--stats=yes")],
+            2,
+            "unexpected value",
+        ),
+        (vec![arg("status"), arg("--json=1")], 2, "unexpected value"),
+        (
+            vec![arg("telemetry"), arg("bogus")],
+            2,
+            "unrecognized subcommand",
+        ),
+        (vec![arg("bogus")], 2, "unrecognized subcommand"),
+        (vec![arg("toggle"), arg("--now")], 2, "unexpected argument"),
+        (vec![not_utf8.clone()], 2, "unrecognized subcommand"),
+        // A control command with no app running.
+        (vec![arg("stop")], 1, "not running"),
+    ];
+    for (args, expected, reason) in &cases {
+        let mut command = user.ezflow();
+        command.args(args).env(
+            BASE_URL_ENV,
+            format!("http://{}", ezflow_testbed::http::unused_loopback_addr()),
+        );
+        let out = ezflow_testbed::process::output_within(&mut command, Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("ezflow {args:?}: {e}"));
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(*expected), "ezflow {args:?}: {err}");
+        assert!(
+            err.contains(reason),
+            "ezflow {args:?} should say {reason:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "ezflow {args:?} panicked: {err}");
+        assert_eq!(stdout(&out), "", "ezflow {args:?} printed to stdout");
+    }
 }
 
 #[test]

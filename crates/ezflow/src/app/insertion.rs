@@ -1,7 +1,9 @@
 //! Putting a transcript into the focused window: the text inserter, made at
 //! the first dictation and kept (on Wayland it holds the portal session the
 //! user consented to) until an insertion fails; the clipboard as the
-//! fallback; and the last transcript, for the tray's "copy" entry.
+//! fallback; the last transcript, for the tray's "copy" entry; and telling
+//! the user when a dictation heard no speech, rather than typing nothing
+//! without a word.
 //!
 //! It must not decide when to insert (`dictation.rs`) or with which method
 //! beyond what the settings say.
@@ -9,13 +11,21 @@
 use ezflow_config::settings;
 use ezflow_desktop::insert::{InsertMethod, TextInserter};
 
-use super::desktop::Desktop;
+use super::desktop::{Desktop, Notices};
 use super::problem::LastError;
+
+/// What the "no speech" notification says.
+pub const NO_SPEECH: &str = "No speech heard, so nothing was typed. Check that the right \
+     microphone is chosen (`ezflow microphones`) and start speaking once the hotkey is down.";
 
 #[derive(Default)]
 pub struct TextOutput {
     inserter: Option<Box<dyn TextInserter>>,
     last_transcript: Option<String>,
+    /// Connected the first time a dictation hears nothing, then kept.
+    notices: Option<Box<dyn Notices>>,
+    /// The "no speech" notification on screen, replaced by the next one.
+    no_speech_shown: Option<u32>,
 }
 
 impl TextOutput {
@@ -24,7 +34,8 @@ impl TextOutput {
     }
 
     /// Puts `text` into the focused window. An empty transcript inserts
-    /// nothing; a failed insertion leaves the text on the clipboard.
+    /// nothing and says so in a notification; a failed insertion leaves the
+    /// text on the clipboard.
     pub fn insert(
         &mut self,
         text: &str,
@@ -32,7 +43,8 @@ impl TextOutput {
         desktop: &dyn Desktop,
         problem: &mut LastError,
     ) {
-        if text.is_empty() {
+        if text.trim().is_empty() {
+            self.tell_no_speech(desktop);
             return;
         }
         let _span = tracing::info_span!("insert", chars = text.len()).entered();
@@ -67,6 +79,24 @@ impl TextOutput {
                     .unwrap_or("");
                 problem.set(format!("could not insert the text: {e}.{kept}"));
             }
+        }
+    }
+
+    fn tell_no_speech(&mut self, desktop: &dyn Desktop) {
+        tracing::info!("no speech heard; nothing inserted");
+        if self.notices.is_none() {
+            match desktop.notifier() {
+                Ok(notices) => self.notices = Some(notices),
+                Err(e) => {
+                    tracing::info!("no desktop notifications: {e}");
+                    return;
+                }
+            }
+        }
+        let Some(notices) = &self.notices else { return };
+        match notices.notify("EZ Flow", NO_SPEECH, self.no_speech_shown) {
+            Ok(id) => self.no_speech_shown = Some(id),
+            Err(e) => tracing::info!("could not show a notification: {e}"),
         }
     }
 

@@ -29,6 +29,7 @@ use ezflow_desktop::tray::{Tray, TrayAction, TrayState, TrayView};
 use super::desktop::{Desktop, Notices};
 use super::event::AppEvent;
 use super::event_loop::{App, Parts};
+use super::insertion::NO_SPEECH;
 use super::model::ModelLoad;
 use super::replies::Reply;
 use super::settings_change::SettingsFile;
@@ -893,7 +894,7 @@ fn tray_actions_toggle_copy_unload_and_save_the_telemetry_choice() {
 }
 
 #[test]
-fn an_empty_transcript_inserts_nothing() {
+fn an_empty_transcript_inserts_nothing_and_says_no_speech_was_heard() {
     let mut h = Harness::start(settings(HotkeyMode::PushToTalk));
     h.press();
     h.release();
@@ -901,6 +902,13 @@ fn an_empty_transcript_inserts_nothing() {
     assert!(h.world().inserted.is_empty());
     assert!(!h.tray().has_last_transcript);
     assert_eq!(h.state(), "idle");
+    assert_eq!(h.world().notified, vec![NO_SPEECH.to_owned()]);
+    // A dictation that heard words says nothing more.
+    h.press();
+    h.release();
+    h.transcribed("Hello.");
+    assert_eq!(h.world().inserted, vec!["Hello.".to_owned()]);
+    assert_eq!(h.world().notified.len(), 1);
 }
 
 #[test]
