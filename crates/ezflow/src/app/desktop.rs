@@ -4,7 +4,8 @@
 //! settings file. The real desktop is `ezflow_desktop` (`wiring.rs`); the
 //! unit tests use fakes.
 //!
-//! These are interfaces only: no rule of the loop lives here.
+//! These are interfaces, and [`Notification`], the one way the loop shows
+//! a notification; no rule of the loop lives here.
 
 use ezflow_desktop::hotkey::{HotkeyError, HotkeyListener, Shortcut};
 use ezflow_desktop::insert::{InsertError, TextInserter};
@@ -40,5 +41,42 @@ impl Notices for Notifier {
 
     fn close(&self, id: u32) {
         Notifier::close(self, id);
+    }
+}
+
+/// One notification the app shows, replaces and closes. The connection to
+/// the desktop's notification service is made the first time it is shown,
+/// then kept; without one, the notification is only logged as missing.
+#[derive(Default)]
+pub struct Notification {
+    notices: Option<Box<dyn Notices>>,
+    /// The notification on screen, to replace or close it.
+    shown: Option<u32>,
+}
+
+impl Notification {
+    /// Shows `body`, replacing this notification if it is on screen.
+    pub fn show(&mut self, body: &str, desktop: &dyn Desktop) {
+        if self.notices.is_none() {
+            match desktop.notifier() {
+                Ok(notices) => self.notices = Some(notices),
+                Err(e) => {
+                    tracing::info!("no desktop notifications: {e}");
+                    return;
+                }
+            }
+        }
+        let Some(notices) = &self.notices else { return };
+        match notices.notify("EZ Flow", body, self.shown) {
+            Ok(id) => self.shown = Some(id),
+            Err(e) => tracing::info!("could not show a notification: {e}"),
+        }
+    }
+
+    /// Closes it, if it is on screen.
+    pub fn close(&mut self) {
+        if let (Some(id), Some(notices)) = (self.shown.take(), &self.notices) {
+            notices.close(id);
+        }
     }
 }

@@ -11,7 +11,7 @@
 use ezflow_config::settings;
 use ezflow_desktop::insert::{InsertMethod, TextInserter};
 
-use super::desktop::{Desktop, Notices};
+use super::desktop::{Desktop, Notification};
 use super::problem::LastError;
 
 /// What the "no speech" notification says.
@@ -22,10 +22,8 @@ pub const NO_SPEECH: &str = "No speech heard, so nothing was typed. Check that t
 pub struct TextOutput {
     inserter: Option<Box<dyn TextInserter>>,
     last_transcript: Option<String>,
-    /// Connected the first time a dictation hears nothing, then kept.
-    notices: Option<Box<dyn Notices>>,
-    /// The "no speech" notification on screen, replaced by the next one.
-    no_speech_shown: Option<u32>,
+    /// "No speech heard", replaced by the next one.
+    no_speech: Notification,
 }
 
 impl TextOutput {
@@ -84,20 +82,7 @@ impl TextOutput {
 
     fn tell_no_speech(&mut self, desktop: &dyn Desktop) {
         tracing::info!("no speech heard; nothing inserted");
-        if self.notices.is_none() {
-            match desktop.notifier() {
-                Ok(notices) => self.notices = Some(notices),
-                Err(e) => {
-                    tracing::info!("no desktop notifications: {e}");
-                    return;
-                }
-            }
-        }
-        let Some(notices) = &self.notices else { return };
-        match notices.notify("EZ Flow", NO_SPEECH, self.no_speech_shown) {
-            Ok(id) => self.no_speech_shown = Some(id),
-            Err(e) => tracing::info!("could not show a notification: {e}"),
-        }
+        self.no_speech.show(NO_SPEECH, desktop);
     }
 
     /// The tray's "copy the last transcript".

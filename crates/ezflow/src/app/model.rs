@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use ezflow_core::lifecycle::{LifecycleEvent, ModelState};
 use ezflow_core::models::{ModelStore, ModelsError};
 
-use super::desktop::{Desktop, Notices};
+use super::desktop::{Desktop, Notification};
 
 /// A load that takes longer than this gets a desktop notification.
 const SLOW_LOAD_NOTICE: Duration = Duration::from_secs(1);
@@ -100,8 +100,7 @@ impl Model {
             notice: LoadNotice {
                 delay: notice_delay,
                 due: None,
-                shown: None,
-                notices: None,
+                notification: Notification::default(),
             },
         }
     }
@@ -155,38 +154,19 @@ impl Model {
 struct LoadNotice {
     delay: Duration,
     due: Option<Instant>,
-    /// The notification on screen, to close (or replace) it.
-    shown: Option<u32>,
-    /// Connected at the first slow load, then kept.
-    notices: Option<Box<dyn Notices>>,
+    notification: Notification,
 }
 
 impl LoadNotice {
     fn show(&mut self, model: &str, desktop: &dyn Desktop) {
-        if self.notices.is_none() {
-            match desktop.notifier() {
-                Ok(notices) => self.notices = Some(notices),
-                Err(e) => {
-                    tracing::info!("no desktop notifications: {e}");
-                    return;
-                }
-            }
-        }
-        let Some(notices) = &self.notices else { return };
-        match notices.notify(
-            "EZ Flow",
+        self.notification.show(
             &format!("Loading the {model} model… your words will follow."),
-            self.shown,
-        ) {
-            Ok(id) => self.shown = Some(id),
-            Err(e) => tracing::info!("could not show a notification: {e}"),
-        }
+            desktop,
+        );
     }
 
     fn end(&mut self) {
         self.due = None;
-        if let (Some(id), Some(notices)) = (self.shown.take(), &self.notices) {
-            notices.close(id);
-        }
+        self.notification.close();
     }
 }
