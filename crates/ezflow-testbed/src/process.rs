@@ -184,6 +184,54 @@ impl LogLines {
     }
 }
 
+/// One process seen in `/proc`: its id, its parent's and its name
+/// (`comm`, at most 15 bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessEntry {
+    pub pid: u32,
+    pub parent: u32,
+    pub name: String,
+}
+
+/// Every process in `/proc` now (those that end while it is read are
+/// skipped).
+pub fn all_processes() -> Vec<ProcessEntry> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // "PID (comm) STATE PPID …": comm may hold spaces and parentheses.
+            let open = stat.find('(')?;
+            let close = stat.rfind(')')?;
+            let name = stat.get(open + 1..close)?.to_owned();
+            let parent = stat
+                .get(close + 2..)?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some(ProcessEntry { pid, parent, name })
+        })
+        .collect()
+}
+
+/// `pid`'s descendants now (children, their children, …), not `pid`
+/// itself.
+pub fn descendants(pid: u32) -> Vec<ProcessEntry> {
+    let all = all_processes();
+    let mut found: Vec<ProcessEntry> = Vec::new();
+    let mut parents = vec![pid];
+    while let Some(parent) = parents.pop() {
+        for entry in all.iter().filter(|e| e.parent == parent) {
+            parents.push(entry.pid);
+            found.push(entry.clone());
+        }
+    }
+    found
+}
+
 /// A child process whose log (standard error) is followed. Killed when
 /// dropped, if it still runs.
 pub struct WatchedProcess {
@@ -295,6 +343,41 @@ pub fn output_within(command: &mut Command, patience: Duration) -> anyhow::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_child_and_its_child_are_descendants() {
+        let mut child = Command::new("sh")
+            .args(["-c", "sleep 30 & wait"])
+            .spawn()
+            .expect("sh");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let found = loop {
+            let found = descendants(std::process::id());
+            let grandchild = found
+                .iter()
+                .any(|e| e.name == "sleep" && e.parent == child.id());
+            if grandchild || std::time::Instant::now() > deadline {
+                break found;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let _ = Command::new("pkill")
+            .args(["-P", &child.id().to_string()])
+            .status();
+        let _ = child.kill();
+        let _ = child.wait();
+        let sh = found
+            .iter()
+            .find(|e| e.pid == child.id())
+            .expect("sh is a child");
+        assert_eq!(sh.parent, std::process::id());
+        assert!(
+            found
+                .iter()
+                .any(|e| e.name == "sleep" && e.parent == child.id()),
+            "the grandchild is found: {found:?}"
+        );
+    }
 
     #[test]
     fn cpu_ticks_skip_a_command_name_with_spaces() {

@@ -538,3 +538,46 @@ pub fn clipboard_owner(display: &str) -> Window {
         .expect("the X server replies")
         .owner
 }
+
+/// The top-level windows whose `_NET_WM_NAME` (or `WM_NAME`) is `title`.
+/// Under Xvfb there is no window manager, so top-level windows are the
+/// root's children (GTK maps its own toplevels there).
+pub fn windows_titled(display: &str, title: &str) -> Vec<Window> {
+    let (conn, screen) = x11rb::connect(Some(display)).expect("connect to the X server");
+    let root = conn.setup().roots[screen].root;
+    let net_wm_name = atom(&conn, "_NET_WM_NAME");
+    let utf8 = atom(&conn, "UTF8_STRING");
+    let tree = conn
+        .query_tree(root)
+        .expect("send an X request")
+        .reply()
+        .expect("the X server replies");
+    let mut found = Vec::new();
+    for window in tree.children {
+        let name = |property: Atom, kind: Atom| {
+            conn.get_property(false, window, property, kind, 0, 1024)
+                .ok()
+                .and_then(|cookie| cookie.reply().ok())
+                .map(|reply| String::from_utf8_lossy(&reply.value).into_owned())
+                .unwrap_or_default()
+        };
+        if name(net_wm_name, utf8) == title
+            || name(AtomEnum::WM_NAME.into(), AtomEnum::STRING.into()) == title
+        {
+            found.push(window);
+        }
+    }
+    found
+}
+
+/// Asks `window` to close, as a window manager's close button does: a
+/// `WM_PROTOCOLS` / `WM_DELETE_WINDOW` client message.
+pub fn ask_to_close(display: &str, window: Window) {
+    let (conn, _) = x11rb::connect(Some(display)).expect("connect to the X server");
+    let protocols = atom(&conn, "WM_PROTOCOLS");
+    let delete = atom(&conn, "WM_DELETE_WINDOW");
+    let event = ClientMessageEvent::new(32, window, protocols, [delete, CURRENT_TIME, 0, 0, 0]);
+    conn.send_event(false, window, EventMask::NO_EVENT, event)
+        .expect("send an X request");
+    conn.flush().expect("flush the X connection");
+}
