@@ -12,12 +12,15 @@
 //! The private Xvfb, dbus-daemon and stand-in StatusNotifierWatcher are the
 //! tests' own (`ezflow_testbed`).
 //!
+//! `ezflow-bench window` measures the settings window (`window.rs`).
+//!
 //! `ezflow-bench wer` scores transcripts for `scripts/bench_transcription.py`
 //! with the word error rate the tests use (`ezflow_testbed::wer`).
 
 mod probe;
 mod report;
 mod session;
+mod window;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -92,6 +95,23 @@ enum Tool {
     /// writes a JSON array of {"edits": N, "reference_words": N, "rate": X},
     /// one per pair, in order.
     Wer,
+    /// What the settings window costs: `ezflow settings open` to first
+    /// paint, the memory of the window's processes, and the tray's memory
+    /// before, while open and after closing (must be back within 1 MB).
+    Window {
+        /// The ezflow binary (the settings window binary must be beside it).
+        #[arg(long, default_value = "target/release/ezflow")]
+        ezflow: PathBuf,
+        /// The model the app is configured with (it is not loaded).
+        #[arg(long)]
+        model: PathBuf,
+        /// Opens and closes to measure (medians are reported).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Also write the section to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -117,6 +137,12 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let result = match args.tool {
         Some(Tool::Wer) => score_transcripts(),
+        Some(Tool::Window {
+            ezflow,
+            model,
+            rounds,
+            out,
+        }) => measure_window(&ezflow, &model, rounds, out.as_deref()),
         None => run(&args),
     };
     match result {
@@ -126,6 +152,20 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn measure_window(
+    ezflow: &Path,
+    model: &Path,
+    rounds: usize,
+    out: Option<&Path>,
+) -> anyhow::Result<()> {
+    let section = window::measure(&absolute(ezflow)?, &absolute(model)?, rounds)?;
+    print!("{section}");
+    if let Some(out) = out {
+        std::fs::write(out, &section).with_context(|| format!("writing {}", out.display()))?;
+    }
+    Ok(())
 }
 
 /// Progress on stderr, so that stdout carries only the report.

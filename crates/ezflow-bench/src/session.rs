@@ -73,6 +73,11 @@ impl Desktop {
             .context("writing settings.toml")
     }
 
+    /// The session's X display, e.g. `:3`.
+    pub fn display(&self) -> &str {
+        self.session.display()
+    }
+
     /// The `ezflow` command in this session's environment.
     pub fn ezflow(&self) -> Command {
         self.session.command(&self.ezflow)
