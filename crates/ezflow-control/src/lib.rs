@@ -2,10 +2,12 @@
 //! and the settings window talk to the always-on `ezflow` process.
 //!
 //! It owns the socket's place ([`socket_path`]), the wire protocol (JSON
-//! lines, [`Request`] and [`Response`], in `control/protocol.rs`), the server
-//! ([`ControlServer`], `control/server.rs`: single instance, permissions, peer
-//! check, one thread per connection) and the client ([`send`],
-//! `control/client.rs`). The few system calls std does not offer live in
+//! lines, [`Request`] and [`Response`], in `control/protocol.rs`; the data
+//! answers in `control/reports.rs`; the [`Event`]s of a `watch` in
+//! `control/events.rs`), the server ([`ControlServer`], `control/server.rs`:
+//! single instance, permissions, peer check, one thread per connection, the
+//! watchers and their [`EventPublisher`]) and the client ([`send`],
+//! [`watch`], `control/client.rs`). The few system calls std does not offer live in
 //! `control/sys.rs`.
 //!
 //! It does not decide what a request *does*: the app hands
@@ -23,7 +25,9 @@
 //! Unix only (Linux first; the peer check uses `getpeereid` elsewhere).
 
 mod client;
+mod events;
 mod protocol;
+mod reports;
 mod server;
 mod sys;
 
@@ -32,9 +36,20 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use client::{send, send_with_timeout, DEFAULT_TIMEOUT};
-pub use protocol::{Request, Response, StatsReport, StatusReport, MAX_LINE_BYTES};
-pub use server::{peer_allowed, ControlServer, ServerHandle, MAX_CONNECTIONS};
+pub use client::{send, send_with_timeout, watch, Watch, WatchCloser, DEFAULT_TIMEOUT};
+pub use events::{
+    DownloadEvent, Event, FinishedEvent, ImportEvent, ImportFinishedEvent, LevelEvent,
+    LevelFinishedEvent, StateEvent,
+};
+pub use protocol::{ImportQuantize, Request, Response, StatsReport, StatusReport, MAX_LINE_BYTES};
+pub use reports::{
+    CatalogModel, DictationPoint, DownloadProgress, HistoryReport, MemoryPoint, MicrophoneDevice,
+    MicrophonesReport, ModelsReport, OtherModel, SentBatch, SettingField, SettingsReport,
+    TelemetryReport,
+};
+pub use server::{
+    peer_allowed, ControlServer, EventPublisher, ServerHandle, MAX_CONNECTIONS, WATCH_QUEUE,
+};
 
 /// Overrides the directory that holds the control socket (tests, several
 /// instances side by side). The socket is `$EZFLOW_RUNTIME_DIR/control.sock`.
@@ -95,6 +110,8 @@ pub enum ControlError {
     Closed { path: PathBuf },
     #[error("EZ Flow sent a malformed response on {}: {reason}", path.display())]
     MalformedResponse { path: PathBuf, reason: String },
+    #[error("EZ Flow on {} refused: {error}", path.display())]
+    Refused { path: PathBuf, error: String },
     #[error("talking to EZ Flow on {} failed: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
 }

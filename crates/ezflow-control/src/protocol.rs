@@ -6,18 +6,26 @@
 //! stream; it does no I/O of its own beyond that and knows nothing of what a
 //! request does.
 
+use std::collections::BTreeMap;
 use std::io::{self, BufRead};
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::reports::{
+    HistoryReport, MicrophonesReport, ModelsReport, SettingsReport, TelemetryReport,
+};
 
 /// The longest line either side accepts, without its newline. A request is a
 /// few dozen bytes and a status response a few hundred; the cap keeps a
 /// confused or hostile peer from making the other side buffer without end.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
 
-/// What a client asks of the app. On the wire: `{"cmd":"<kebab-case name>"}`;
-/// other fields in the object are ignored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// What a client asks of the app. On the wire: `{"cmd":"<kebab-case name>"}`,
+/// with a request's arguments as fields beside `cmd`
+/// (`{"cmd":"model-download","id":"tiny.en"}`); other fields in the object
+/// are ignored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "kebab-case")]
 pub enum Request {
     /// Start recording if idle, stop (and transcribe) if recording.
@@ -41,24 +49,98 @@ pub enum Request {
     /// Report the counters behind `ezflow status --stats`
     /// ([`Response::Stats`]).
     Stats,
+    /// Report every setting ([`Response::Settings`]).
+    Settings,
+    /// Check `values` (key → JSON form of the TOML value) against the
+    /// current settings without changing anything: [`Response::Settings`]
+    /// as they would be, or [`Response::FieldErrors`].
+    SettingsCheck { values: Map<String, Value> },
+    /// Check all `values`; if every one is accepted, write `settings.toml`
+    /// and apply it. All or nothing.
+    SettingsSet { values: Map<String, Value> },
+    /// Write or remove the XDG autostart entry ([`Response::Settings`]).
+    AutostartSet { enabled: bool },
+    /// Report the catalog, the installed models and running downloads
+    /// ([`Response::Models`]).
+    Models,
+    /// Start downloading the catalog model `id` in the background.
+    ModelDownload { id: String },
+    /// Cancel the running download of `id` (its partial file stays).
+    ModelCancel { id: String },
+    /// Delete the installed model `id` (not the active one).
+    ModelRemove { id: String },
+    /// Make the installed model `id` the `model` setting and load it.
+    ModelActivate { id: String },
+    /// Convert a faster-whisper (CTranslate2) folder in the background.
+    ModelImport {
+        path: String,
+        #[serde(default)]
+        quantize: Option<ImportQuantize>,
+    },
+    /// Report telemetry consent, the next batch and the sent log
+    /// ([`Response::Telemetry`]).
+    Telemetry,
+    /// Turn telemetry on or off (off deletes what was queued).
+    TelemetrySet { enabled: bool },
+    /// Report recent dictations and memory samples ([`Response::History`]).
+    StatsHistory,
+    /// List the input devices ([`Response::Microphones`]).
+    Microphones,
+    /// Open `device` (`""`: the default input) and send `level` events for
+    /// 15 s; asking again extends that.
+    LevelMeter {
+        #[serde(default)]
+        device: String,
+    },
+    /// Close the level meter's input now.
+    LevelMeterStop,
+    /// Start the settings window, or bring the open one to the front.
+    OpenSettings,
+    /// Turn this connection into a stream of [`Event`] lines.
+    Watch,
+}
+
+/// The weight format `model-import` may ask for besides the default (f16).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ImportQuantize {
+    #[serde(rename = "q8_0")]
+    Q8_0,
 }
 
 impl Request {
-    /// Every request, in the order the docs list them.
-    pub const ALL: [Request; 9] = [
-        Request::Toggle,
-        Request::Start,
-        Request::Stop,
-        Request::Cancel,
-        Request::Status,
-        Request::Unload,
-        Request::ReloadSettings,
-        Request::Load,
-        Request::Stats,
+    /// Every command name, in the order the docs list them.
+    pub const COMMANDS: &'static [&'static str] = &[
+        "toggle",
+        "start",
+        "stop",
+        "cancel",
+        "status",
+        "unload",
+        "reload-settings",
+        "load",
+        "stats",
+        "settings",
+        "settings-check",
+        "settings-set",
+        "autostart-set",
+        "models",
+        "model-download",
+        "model-cancel",
+        "model-remove",
+        "model-activate",
+        "model-import",
+        "telemetry",
+        "telemetry-set",
+        "stats-history",
+        "microphones",
+        "level-meter",
+        "level-meter-stop",
+        "open-settings",
+        "watch",
     ];
 
     /// The wire name (`"reload-settings"`), also the CLI's word for it.
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             Request::Toggle => "toggle",
             Request::Start => "start",
@@ -69,12 +151,42 @@ impl Request {
             Request::ReloadSettings => "reload-settings",
             Request::Load => "load",
             Request::Stats => "stats",
+            Request::Settings => "settings",
+            Request::SettingsCheck { .. } => "settings-check",
+            Request::SettingsSet { .. } => "settings-set",
+            Request::AutostartSet { .. } => "autostart-set",
+            Request::Models => "models",
+            Request::ModelDownload { .. } => "model-download",
+            Request::ModelCancel { .. } => "model-cancel",
+            Request::ModelRemove { .. } => "model-remove",
+            Request::ModelActivate { .. } => "model-activate",
+            Request::ModelImport { .. } => "model-import",
+            Request::Telemetry => "telemetry",
+            Request::TelemetrySet { .. } => "telemetry-set",
+            Request::StatsHistory => "stats-history",
+            Request::Microphones => "microphones",
+            Request::LevelMeter { .. } => "level-meter",
+            Request::LevelMeterStop => "level-meter-stop",
+            Request::OpenSettings => "open-settings",
+            Request::Watch => "watch",
         }
     }
 
-    /// The request with this wire name, if there is one.
+    /// The request with this wire name, if there is one that needs no
+    /// arguments.
     pub fn from_name(name: &str) -> Option<Request> {
-        Request::ALL.into_iter().find(|r| r.name() == name)
+        parse_request(format!(r#"{{"cmd":{}}}"#, Value::String(name.to_owned())).as_bytes()).ok()
+    }
+
+    /// The JSON line for this request, newline included.
+    pub fn to_line(&self) -> String {
+        let mut line = serde_json::to_string(self).unwrap_or_else(|_| {
+            // Strings, booleans and JSON values always serialize; if that
+            // ever failed, the name alone still reaches the server.
+            format!(r#"{{"cmd":{}}}"#, Value::String(self.name().to_owned()))
+        });
+        line.push('\n');
+        line
     }
 }
 
@@ -145,7 +257,10 @@ impl StatsReport {
 /// - `Done`: `{"ok":true,"state":"recording"}`
 /// - `Status`: `{"ok":true,"status":{…StatusReport…}}`
 /// - `Stats`: `{"ok":true,"stats":{…StatsReport…}}`
+/// - `Settings`, `Models`, `Telemetry`, `History`, `Microphones`:
+///   `{"ok":true,"settings":{…}}` and so on
 /// - `Error`: `{"ok":false,"error":"one line saying why"}`
+/// - `FieldErrors`: `{"ok":false,"error":"…","field_errors":{"key":"why"}}`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(into = "WireResponse", try_from = "WireResponse")]
 pub enum Response {
@@ -156,8 +271,25 @@ pub enum Response {
     Status(StatusReport),
     /// The answer to [`Request::Stats`].
     Stats(StatsReport),
+    /// The settings (`settings`, `settings-check`, `settings-set`,
+    /// `autostart-set`).
+    Settings(SettingsReport),
+    /// The models (`models` and the `model-…` requests).
+    Models(ModelsReport),
+    /// Telemetry (`telemetry`, `telemetry-set`).
+    Telemetry(TelemetryReport),
+    /// Recent dictations and memory (`stats-history`).
+    History(HistoryReport),
+    /// The input devices (`microphones`).
+    Microphones(MicrophonesReport),
     /// The request was refused or failed; `error` is one line saying why.
     Error { error: String },
+    /// Some setting values were refused: `error` is one line for all of
+    /// them, `field_errors` one line per setting key.
+    FieldErrors {
+        error: String,
+        field_errors: BTreeMap<String, String>,
+    },
 }
 
 impl Response {
@@ -171,16 +303,39 @@ impl Response {
     /// A [`Response::Error`] whose message is made one line (line breaks
     /// become spaces) so it prints as one line in the CLI.
     pub fn error(message: impl std::fmt::Display) -> Response {
-        let text = message.to_string();
-        let one_line = text.split(['\n', '\r']).filter(|s| !s.is_empty());
         Response::Error {
-            error: one_line.collect::<Vec<_>>().join(" "),
+            error: one_line(&message.to_string()),
+        }
+    }
+
+    /// A [`Response::FieldErrors`]: `field_errors` made one line each, and
+    /// `error` saying nothing was saved, naming each refused key.
+    pub fn field_errors(field_errors: BTreeMap<String, String>) -> Response {
+        let field_errors: BTreeMap<String, String> = field_errors
+            .into_iter()
+            .map(|(key, why)| (key, one_line(&why)))
+            .collect();
+        let all: Vec<String> = field_errors
+            .iter()
+            .map(|(key, why)| format!("{key}: {why}"))
+            .collect();
+        Response::FieldErrors {
+            error: format!("not saved: {}", all.join("; ")),
+            field_errors,
         }
     }
 
     /// Whether this is a success (`"ok":true`).
     pub fn is_ok(&self) -> bool {
-        !matches!(self, Response::Error { .. })
+        !matches!(self, Response::Error { .. } | Response::FieldErrors { .. })
+    }
+
+    /// The error text of a refusal, `None` for a success.
+    pub fn error_text(&self) -> Option<&str> {
+        match self {
+            Response::Error { error } | Response::FieldErrors { error, .. } => Some(error),
+            _ => None,
+        }
     }
 
     /// The JSON line for this response, newline included.
@@ -199,8 +354,14 @@ impl Response {
     }
 }
 
+/// `text` on one line: line breaks become spaces.
+fn one_line(text: &str) -> String {
+    let parts = text.split(['\n', '\r']).filter(|s| !s.is_empty());
+    parts.collect::<Vec<_>>().join(" ")
+}
+
 /// The flat object [`Response`] is encoded as.
-#[derive(Serialize, Deserialize)]
+#[derive(Default, Serialize, Deserialize)]
 struct WireResponse {
     ok: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -210,23 +371,44 @@ struct WireResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     stats: Option<StatsReport>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    settings: Option<SettingsReport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    models: Option<ModelsReport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    telemetry: Option<TelemetryReport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    history: Option<HistoryReport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    microphones: Option<MicrophonesReport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    field_errors: Option<BTreeMap<String, String>>,
 }
 
 impl From<Response> for WireResponse {
     fn from(r: Response) -> WireResponse {
         let mut w = WireResponse {
             ok: r.is_ok(),
-            state: None,
-            status: None,
-            stats: None,
-            error: None,
+            ..WireResponse::default()
         };
         match r {
             Response::Done { state } => w.state = Some(state),
             Response::Status(report) => w.status = Some(report),
             Response::Stats(report) => w.stats = Some(report),
+            Response::Settings(report) => w.settings = Some(report),
+            Response::Models(report) => w.models = Some(report),
+            Response::Telemetry(report) => w.telemetry = Some(report),
+            Response::History(report) => w.history = Some(report),
+            Response::Microphones(report) => w.microphones = Some(report),
             Response::Error { error } => w.error = Some(error),
+            Response::FieldErrors {
+                error,
+                field_errors,
+            } => {
+                w.error = Some(error);
+                w.field_errors = Some(field_errors);
+            }
         }
         w
     }
@@ -236,25 +418,38 @@ impl TryFrom<WireResponse> for Response {
     type Error = String;
 
     fn try_from(w: WireResponse) -> Result<Response, String> {
-        match w {
-            WireResponse {
-                ok: false, error, ..
-            } => Ok(Response::Error {
-                error: error.unwrap_or_else(|| "the server gave no reason".to_owned()),
-            }),
-            WireResponse {
-                status: Some(report),
-                ..
-            } => Ok(Response::Status(report)),
-            WireResponse {
-                stats: Some(report),
-                ..
-            } => Ok(Response::Stats(report)),
-            WireResponse {
-                state: Some(state), ..
-            } => Ok(Response::Done { state }),
-            _ => Err(r#"an "ok":true response without "state", "status" or "stats""#.to_owned()),
+        if !w.ok {
+            let error = w
+                .error
+                .unwrap_or_else(|| "the server gave no reason".to_owned());
+            return Ok(match w.field_errors {
+                Some(field_errors) if !field_errors.is_empty() => Response::FieldErrors {
+                    error,
+                    field_errors,
+                },
+                _ => Response::Error { error },
+            });
         }
+        let answer = if let Some(report) = w.status {
+            Response::Status(report)
+        } else if let Some(report) = w.stats {
+            Response::Stats(report)
+        } else if let Some(report) = w.settings {
+            Response::Settings(report)
+        } else if let Some(report) = w.models {
+            Response::Models(report)
+        } else if let Some(report) = w.telemetry {
+            Response::Telemetry(report)
+        } else if let Some(report) = w.history {
+            Response::History(report)
+        } else if let Some(report) = w.microphones {
+            Response::Microphones(report)
+        } else if let Some(state) = w.state {
+            Response::Done { state }
+        } else {
+            return Err(r#"an "ok":true response without "state", "status", "stats", "settings", "models", "telemetry", "history" or "microphones""#.to_owned());
+        };
+        Ok(answer)
     }
 }
 
@@ -285,14 +480,16 @@ pub(crate) fn parse_request(line: &[u8]) -> Result<Request, String> {
         Some(serde_json::Value::String(cmd)) => cmd,
         Some(other) => return Err(format!(r#"the "cmd" field must be a string, not {other}"#)),
     };
-    Request::from_name(cmd).ok_or_else(|| {
-        let known: Vec<_> = Request::ALL.iter().map(|r| r.name()).collect();
-        format!(
+    if !Request::COMMANDS.contains(&cmd.as_str()) {
+        return Err(format!(
             "unknown command {}; known commands: {}",
             serde_json::Value::String(cmd.clone()),
-            known.join(", ")
-        )
-    })
+            Request::COMMANDS.join(", ")
+        ));
+    }
+    let cmd = cmd.clone();
+    serde_json::from_value::<Request>(value)
+        .map_err(|e| format!("bad arguments for {}: {e}", serde_json::Value::String(cmd)))
 }
 
 /// What [`read_line`] found.
@@ -356,15 +553,115 @@ pub(crate) fn read_line(
 mod tests {
     use super::*;
 
+    /// One request of every kind, arguments filled in.
+    fn every_request() -> Vec<Request> {
+        let values: Map<String, Value> =
+            serde_json::from_str(r#"{"idle_unload":"5m","threads":0}"#).unwrap();
+        vec![
+            Request::Toggle,
+            Request::Start,
+            Request::Stop,
+            Request::Cancel,
+            Request::Status,
+            Request::Unload,
+            Request::ReloadSettings,
+            Request::Load,
+            Request::Stats,
+            Request::Settings,
+            Request::SettingsCheck {
+                values: values.clone(),
+            },
+            Request::SettingsSet { values },
+            Request::AutostartSet { enabled: true },
+            Request::Models,
+            Request::ModelDownload {
+                id: "tiny.en".into(),
+            },
+            Request::ModelCancel {
+                id: "tiny.en".into(),
+            },
+            Request::ModelRemove {
+                id: "tiny.en".into(),
+            },
+            Request::ModelActivate {
+                id: "tiny.en".into(),
+            },
+            Request::ModelImport {
+                path: "/m".into(),
+                quantize: Some(ImportQuantize::Q8_0),
+            },
+            Request::Telemetry,
+            Request::TelemetrySet { enabled: false },
+            Request::StatsHistory,
+            Request::Microphones,
+            Request::LevelMeter { device: "".into() },
+            Request::LevelMeterStop,
+            Request::OpenSettings,
+            Request::Watch,
+        ]
+    }
+
     #[test]
     fn request_names_match_serde() {
-        for r in Request::ALL {
-            let json = serde_json::to_string(&r).unwrap();
-            assert_eq!(json, format!(r#"{{"cmd":"{}"}}"#, r.name()));
-            assert_eq!(parse_request(json.as_bytes()), Ok(r));
-            assert_eq!(serde_json::from_str::<Request>(&json).unwrap(), r);
-            assert_eq!(Request::from_name(r.name()), Some(r));
+        let all = every_request();
+        let names: Vec<_> = all.iter().map(Request::name).collect();
+        assert_eq!(
+            names,
+            Request::COMMANDS,
+            "COMMANDS lists every request, in order"
+        );
+        for r in all {
+            let line = r.to_line();
+            let json = line.trim_end();
+            assert!(
+                json.starts_with(&format!(r#"{{"cmd":"{}""#, r.name())),
+                "{json}"
+            );
+            assert_eq!(parse_request(json.as_bytes()), Ok(r.clone()));
+            assert_eq!(serde_json::from_str::<Request>(json).unwrap(), r);
         }
+        assert_eq!(
+            Request::from_name("reload-settings"),
+            Some(Request::ReloadSettings)
+        );
+        assert_eq!(Request::from_name("model-download"), None, "it needs an id");
+        assert_eq!(Request::from_name("fly"), None);
+    }
+
+    #[test]
+    fn arguments_are_checked_and_say_what_is_wrong() {
+        let err = |line: &[u8]| parse_request(line).unwrap_err();
+        let e = err(br#"{"cmd":"model-download"}"#);
+        assert!(
+            e.starts_with(r#"bad arguments for "model-download": "#),
+            "{e}"
+        );
+        assert!(e.contains("id"), "{e}");
+        let e = err(br#"{"cmd":"telemetry-set","enabled":"yes"}"#);
+        assert!(
+            e.starts_with(r#"bad arguments for "telemetry-set": "#),
+            "{e}"
+        );
+        assert!(e.contains("boolean"), "{e}");
+        let e = err(br#"{"cmd":"settings-set","values":[1]}"#);
+        assert!(
+            e.starts_with(r#"bad arguments for "settings-set": "#),
+            "{e}"
+        );
+        let e = err(br#"{"cmd":"model-import","path":"/x","quantize":"q4"}"#);
+        assert!(e.contains("q8_0"), "{e}");
+        // Optional arguments, and unknown fields beside real ones.
+        assert_eq!(
+            parse_request(br#"{"cmd":"model-import","path":"/x","quantize":null,"x":1}"#),
+            Ok(Request::ModelImport {
+                path: "/x".into(),
+                quantize: None
+            })
+        );
+        assert_eq!(
+            parse_request(br#"{"cmd":"level-meter"}"#),
+            Ok(Request::LevelMeter { device: "".into() })
+        );
     }
 
     #[test]

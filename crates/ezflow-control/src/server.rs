@@ -3,25 +3,34 @@
 //! each peer's uid, and answering request lines on one thread per
 //! connection through the app's handler.
 //!
+//! A `watch` request turns its connection into an event stream: the
+//! connection's thread then only reads (to notice the close), and a writer
+//! thread of its own blocks on the watcher's bounded queue (256 lines),
+//! which [`EventPublisher::publish`] fills without ever waiting. A watcher
+//! whose queue is full has fallen behind and is disconnected.
+//!
 //! Nothing here runs while no one talks to the socket: the accept thread
-//! blocks in `accept(2)` and each connection thread in `read(2)`. Shutdown
-//! wakes the accept thread by shutting the listening socket down.
+//! blocks in `accept(2)`, each connection thread in `read(2)` and each
+//! watch writer on its queue. Shutdown wakes the accept thread by shutting
+//! the listening socket down.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufReader, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::Shutdown;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use tracing::{debug, debug_span, error, info, info_span, warn};
 
+use super::events::Event;
 use super::protocol::{parse_request, read_line, LineRead, Request, Response, MAX_LINE_BYTES};
 use super::sys::{self, AddrError};
 use super::{lock_path, ControlError};
@@ -35,6 +44,10 @@ use super::{lock_path, ControlError};
 pub const MAX_CONNECTIONS: usize = 16;
 /// How long a connection beyond [`MAX_CONNECTIONS`] waits for a free slot.
 const SLOT_WAIT: Duration = Duration::from_secs(2);
+
+/// How many event lines may wait for one watcher before it counts as fallen
+/// behind and is disconnected.
+pub const WATCH_QUEUE: usize = 256;
 
 /// Mode of the socket file: only its owner may connect.
 const SOCKET_MODE: u32 = 0o600;
@@ -60,6 +73,73 @@ pub fn peer_allowed(peer_uid: u32, our_uid: u32) -> bool {
 pub struct ControlServer {
     listener: UnixListener,
     claim: Claim,
+    publisher: EventPublisher,
+}
+
+/// Sends [`Event`]s to every `watch` connection of one server. Cheap to
+/// clone, usable from any thread, and it never blocks: each watcher has a
+/// bounded queue, and one that is full is disconnected (the client fell
+/// behind; it can watch again and ask for the current state). Publishing
+/// with no watchers costs a lock and nothing else.
+#[derive(Clone, Default)]
+pub struct EventPublisher {
+    watchers: Arc<Mutex<Watchers>>,
+}
+
+#[derive(Default)]
+struct Watchers {
+    next_id: u64,
+    open: HashMap<u64, Watcher>,
+}
+
+struct Watcher {
+    queue: SyncSender<Arc<str>>,
+    /// A handle on the connection, to disconnect it from outside.
+    stream: UnixStream,
+}
+
+impl EventPublisher {
+    /// Queues `event` for every watcher. Never waits.
+    pub fn publish(&self, event: &Event) {
+        let mut watchers = lock(&self.watchers);
+        if watchers.open.is_empty() {
+            return;
+        }
+        let line: Arc<str> = Arc::from(event.to_line());
+        watchers.open.retain(
+            |id, watcher| match watcher.queue.try_send(Arc::clone(&line)) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) => {
+                    warn!(
+                        watcher = id,
+                        "a watcher fell {WATCH_QUEUE} events behind; disconnecting it"
+                    );
+                    let _ = watcher.stream.shutdown(Shutdown::Both);
+                    false
+                }
+                Err(TrySendError::Disconnected(_)) => false,
+            },
+        );
+    }
+
+    /// How many watchers are connected now.
+    pub fn watchers(&self) -> usize {
+        lock(&self.watchers).open.len()
+    }
+
+    fn register(&self, queue: SyncSender<Arc<str>>, stream: UnixStream) -> u64 {
+        let mut watchers = lock(&self.watchers);
+        let id = watchers.next_id;
+        watchers.next_id += 1;
+        watchers.open.insert(id, Watcher { queue, stream });
+        id
+    }
+
+    /// Removes a watcher; its queue's sender goes with it, which ends its
+    /// writer once the queue is drained.
+    fn unregister(&self, id: u64) {
+        lock(&self.watchers).open.remove(&id);
+    }
 }
 
 /// A control server answering requests on its own threads. Stop it with
@@ -79,6 +159,7 @@ struct Running {
 /// What the accept thread and the connection threads share.
 struct Shared {
     path: PathBuf,
+    publisher: EventPublisher,
     our_uid: u32,
     handler: Handler,
     stopping: AtomicBool,
@@ -191,6 +272,7 @@ impl ControlServer {
         info!("control socket listening");
         Ok(ControlServer {
             listener,
+            publisher: EventPublisher::default(),
             claim: Claim {
                 socket: path.to_owned(),
                 file_id: file_id(path),
@@ -202,6 +284,11 @@ impl ControlServer {
     /// The socket's path.
     pub fn path(&self) -> &Path {
         &self.claim.socket
+    }
+
+    /// The handle that sends events to this server's `watch` connections.
+    pub fn publisher(&self) -> EventPublisher {
+        self.publisher.clone()
     }
 
     /// Starts answering: one thread blocks in `accept`, and each accepted
@@ -217,10 +304,15 @@ impl ControlServer {
     where
         F: Fn(Request) -> Response + Send + Sync + 'static,
     {
-        let ControlServer { listener, claim } = self;
+        let ControlServer {
+            listener,
+            claim,
+            publisher,
+        } = self;
         let listener = Arc::new(listener);
         let shared = Arc::new(Shared {
             path: claim.socket.clone(),
+            publisher,
             our_uid: sys::effective_uid(),
             handler: Arc::new(handler),
             stopping: AtomicBool::new(false),
@@ -251,6 +343,15 @@ impl ServerHandle {
     /// The socket's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The handle that sends events to this server's `watch` connections
+    /// (one that does nothing once the server has stopped).
+    pub fn publisher(&self) -> EventPublisher {
+        self.running
+            .as_ref()
+            .map(|r| r.shared.publisher.clone())
+            .unwrap_or_default()
     }
 
     /// Stops the server: no more connections are accepted, open ones are
@@ -553,7 +654,17 @@ fn serve_connection(stream: &UnixStream, id: u64, pid: Option<i32>, shared: &Sha
                     "request line longer than {MAX_LINE_BYTES} bytes; closing the connection"
                 ))
             }
-            LineRead::Line | LineRead::LastLine => answer(&line, shared),
+            LineRead::Line | LineRead::LastLine => match parse_request(&line) {
+                Ok(Request::Watch) => {
+                    serve_watch(stream, reader, shared);
+                    break;
+                }
+                Ok(request) => answer(request, shared),
+                Err(message) => {
+                    debug!(%message, "malformed request");
+                    Response::error(message)
+                }
+            },
         };
         if let Err(e) = writer.write_all(response.to_line().as_bytes()) {
             debug!(error = %e, "write failed");
@@ -566,15 +677,81 @@ fn serve_connection(stream: &UnixStream, id: u64, pid: Option<i32>, shared: &Sha
     debug!("closed");
 }
 
-fn answer(line: &[u8], shared: &Shared) -> Response {
-    let request = match parse_request(line) {
-        Ok(request) => request,
-        Err(message) => {
-            debug!(%message, "malformed request");
-            return Response::error(message);
+/// A `watch` connection: registers the watcher first (so no event between
+/// the answer and the stream is lost), answers, then hands the writing to
+/// a thread that drains the watcher's queue, and reads here until the
+/// client closes (what it sends is ignored). Either end closing, the
+/// server stopping or the publisher disconnecting a watcher that fell
+/// behind ends both threads.
+fn serve_watch(stream: &UnixStream, mut reader: BufReader<&UnixStream>, shared: &Shared) {
+    let Ok(handle) = stream.try_clone() else {
+        let _ = (&*stream).write_all(
+            Response::error("refused: the server is out of resources")
+                .to_line()
+                .as_bytes(),
+        );
+        return;
+    };
+    let (queue, lines) = mpsc::sync_channel::<Arc<str>>(WATCH_QUEUE);
+    let id = shared.publisher.register(queue, handle);
+    let response = answer(Request::Watch, shared);
+    let mut writer = stream;
+    let answered = writer.write_all(response.to_line().as_bytes());
+    if !response.is_ok() || answered.is_err() {
+        shared.publisher.unregister(id);
+        return;
+    }
+    debug!(watcher = id, "watching");
+    let out = match stream.try_clone() {
+        Ok(out) => out,
+        Err(e) => {
+            debug!(error = %e, "cannot duplicate the watch connection");
+            shared.publisher.unregister(id);
+            return;
         }
     };
+    let writer_thread = thread::Builder::new()
+        .name(format!("ezflow-watch-{id}"))
+        .spawn(move || {
+            let mut out = out;
+            for line in lines {
+                if let Err(e) = out.write_all(line.as_bytes()) {
+                    debug!(error = %e, "watch write failed");
+                    break;
+                }
+            }
+            // Unregistered (the client closed, or fell behind) or the write
+            // failed: make sure the reading side ends too.
+            let _ = out.shutdown(Shutdown::Both);
+        });
+    let writer_thread = match writer_thread {
+        Ok(thread) => thread,
+        Err(e) => {
+            error!(error = %e, "cannot start a watch writer thread");
+            shared.publisher.unregister(id);
+            return;
+        }
+    };
+    // Whatever the client sends now is read only to notice the close.
+    let mut sink = [0u8; 1024];
+    loop {
+        match reader.read(&mut sink) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    shared.publisher.unregister(id);
+    if writer_thread.join().is_err() {
+        error!("a watch writer thread panicked");
+    }
+    debug!(watcher = id, "stopped watching");
+}
+
+fn answer(request: Request, shared: &Shared) -> Response {
     let _span = info_span!("control_request", cmd = request.name()).entered();
+    let name = request.name();
     match catch_unwind(AssertUnwindSafe(|| (shared.handler)(request))) {
         Ok(response) => {
             debug!(ok = response.is_ok(), "answered");
@@ -583,8 +760,7 @@ fn answer(line: &[u8], shared: &Shared) -> Response {
         Err(_) => {
             error!("the control handler panicked");
             Response::error(format!(
-                "internal error: EZ Flow failed while handling \"{}\"",
-                request.name()
+                "internal error: EZ Flow failed while handling \"{name}\""
             ))
         }
     }

@@ -15,8 +15,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use ezflow_control::{
-    lock_path, peer_allowed, send, send_with_timeout, ControlError, ControlServer, Request,
-    Response, ServerHandle, StatsReport, StatusReport, MAX_CONNECTIONS, MAX_LINE_BYTES,
+    lock_path, peer_allowed, send, send_with_timeout, watch, CatalogModel, ControlError,
+    ControlServer, DictationPoint, DownloadEvent, DownloadProgress, Event, FinishedEvent,
+    HistoryReport, ImportQuantize, LevelEvent, MemoryPoint, MicrophoneDevice, MicrophonesReport,
+    ModelsReport, OtherModel, Request, Response, SentBatch, ServerHandle, SettingField,
+    SettingsReport, StateEvent, StatsReport, StatusReport, TelemetryReport, MAX_CONNECTIONS,
+    MAX_LINE_BYTES, WATCH_QUEUE,
 };
 
 /// A running server in its own directory. Fields drop in order: the server
@@ -90,7 +94,7 @@ fn recording_handler() -> (
     let handler = {
         let seen = Arc::clone(&seen);
         move |request: Request| {
-            seen.lock().unwrap().push(request);
+            seen.lock().unwrap().push(request.clone());
             match request {
                 Request::Status => Response::Status(example_status()),
                 other => Response::done(other.name()),
@@ -135,19 +139,143 @@ fn mode_of(path: &Path) -> u32 {
         & 0o777
 }
 
+/// One request of every kind but `watch`, arguments filled in.
+fn every_request() -> Vec<Request> {
+    let values: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(r#"{"idle_unload":"30s","threads":2,"telemetry":false}"#).unwrap();
+    vec![
+        Request::Toggle,
+        Request::Start,
+        Request::Stop,
+        Request::Cancel,
+        Request::Status,
+        Request::Unload,
+        Request::ReloadSettings,
+        Request::Load,
+        Request::Stats,
+        Request::Settings,
+        Request::SettingsCheck {
+            values: values.clone(),
+        },
+        Request::SettingsSet { values },
+        Request::AutostartSet { enabled: true },
+        Request::Models,
+        Request::ModelDownload {
+            id: "tiny.en".into(),
+        },
+        Request::ModelCancel {
+            id: "tiny.en".into(),
+        },
+        Request::ModelRemove { id: "base".into() },
+        Request::ModelActivate {
+            id: "tiny.en".into(),
+        },
+        Request::ModelImport {
+            path: "/home/u/faster-whisper-small".into(),
+            quantize: Some(ImportQuantize::Q8_0),
+        },
+        Request::Telemetry,
+        Request::TelemetrySet { enabled: true },
+        Request::StatsHistory,
+        Request::Microphones,
+        Request::LevelMeter {
+            device: "USB Mic".into(),
+        },
+        Request::LevelMeterStop,
+        Request::OpenSettings,
+    ]
+}
+
 #[test]
-fn every_request_round_trips() {
+fn every_request_round_trips_with_its_arguments() {
     let (seen, handler) = recording_handler();
     let server = TestServer::start(handler);
-    for request in Request::ALL {
+    for request in every_request() {
         let response = send(&server.path, &request).unwrap();
-        let expected = match request {
+        let expected = match &request {
             Request::Status => Response::Status(example_status()),
             other => Response::done(other.name()),
         };
         assert_eq!(response, expected, "response to {request:?}");
     }
-    assert_eq!(*seen.lock().unwrap(), Request::ALL.to_vec());
+    assert_eq!(*seen.lock().unwrap(), every_request());
+}
+
+#[test]
+fn bad_arguments_are_answered_and_the_connection_stays_usable() {
+    let (seen, handler) = recording_handler();
+    let server = TestServer::start(handler);
+    let mut conn = server.connect();
+    let cases: &[(&str, &str)] = &[
+        (r#"{"cmd":"model-download"}"#, "missing field `id`"),
+        (
+            r#"{"cmd":"telemetry-set","enabled":"yes"}"#,
+            "invalid type: string \"yes\", expected a boolean",
+        ),
+        (
+            r#"{"cmd":"settings-set","values":["idle_unload"]}"#,
+            "invalid type: sequence, expected a map",
+        ),
+        (
+            r#"{"cmd":"model-import","path":"/m","quantize":"q4_0"}"#,
+            "unknown variant `q4_0`, expected `q8_0`",
+        ),
+    ];
+    for (line, reason) in cases {
+        let got = conn.ask(format!("{line}\n").as_bytes());
+        let response: Response = serde_json::from_str(&got).unwrap();
+        let cmd: serde_json::Value = serde_json::from_str(line).unwrap();
+        let expected = format!(
+            "bad arguments for \"{}\": {reason}",
+            cmd["cmd"].as_str().unwrap()
+        );
+        assert_eq!(response, Response::Error { error: expected }, "{line}");
+    }
+    assert!(seen.lock().unwrap().is_empty(), "the app never saw them");
+    assert_eq!(
+        conn.ask(b"{\"cmd\":\"model-cancel\",\"id\":\"tiny.en\",\"later\":1}\n"),
+        r#"{"ok":true,"state":"model-cancel"}"#
+    );
+}
+
+#[test]
+fn field_errors_round_trip() {
+    let mut errors = std::collections::BTreeMap::new();
+    errors.insert(
+        "hotkey".to_owned(),
+        "\"Ctrl+Foo\": \"Foo\" is not a key name".to_owned(),
+    );
+    errors.insert("threads".to_owned(), "65 is more\nthan 64".to_owned());
+    let refusal = Response::field_errors(errors);
+    let server = TestServer::start(move |_| refusal.clone());
+    let got = send(
+        &server.path,
+        &Request::SettingsSet {
+            values: serde_json::Map::new(),
+        },
+    )
+    .unwrap();
+    let Response::FieldErrors {
+        error,
+        field_errors,
+    } = &got
+    else {
+        panic!("{got:?}");
+    };
+    assert!(!got.is_ok());
+    assert_eq!(
+        error,
+        "not saved: hotkey: \"Ctrl+Foo\": \"Foo\" is not a key name; threads: 65 is more than 64"
+    );
+    assert_eq!(
+        field_errors["threads"], "65 is more than 64",
+        "one line each"
+    );
+    assert_eq!(field_errors.len(), 2);
+    // What a client that knows nothing of field errors sees.
+    let plain: serde_json::Value = serde_json::from_str(&got.to_line()).unwrap();
+    assert_eq!(plain["ok"], false);
+    assert_eq!(plain["error"], error.as_str());
 }
 
 #[test]
@@ -546,7 +674,7 @@ fn bad_servers_give_clear_client_errors() {
     let err = send(&path, &Request::Status).unwrap_err();
     assert!(
         err.to_string()
-            .contains(r#"without "state", "status" or "stats""#),
+            .contains(r#"without "state", "status", "stats""#),
         "{err}"
     );
     fake.join().unwrap();
@@ -670,6 +798,7 @@ fn wire_examples_in_the_docs() {
         Request::Status => Response::Status(example_status()),
         Request::Load => Response::done("idle"),
         Request::Stats => Response::Stats(example_stats()),
+        _ => Response::error("not in this example"),
     });
     let mut conn = server.connect();
     let exchanges: &[(&str, &str)] = &[
@@ -694,7 +823,7 @@ fn wire_examples_in_the_docs() {
         ),
         (
             r#"{"cmd":"fly"}"#,
-            r#"{"ok":false,"error":"unknown command \"fly\"; known commands: toggle, start, stop, cancel, status, unload, reload-settings, load, stats"}"#,
+            r#"{"ok":false,"error":"unknown command \"fly\"; known commands: toggle, start, stop, cancel, status, unload, reload-settings, load, stats, settings, settings-check, settings-set, autostart-set, models, model-download, model-cancel, model-remove, model-activate, model-import, telemetry, telemetry-set, stats-history, microphones, level-meter, level-meter-stop, open-settings, watch"}"#,
         ),
         (
             "toggle",
@@ -709,6 +838,348 @@ fn wire_examples_in_the_docs() {
         let got = conn.ask(format!("{request}\n").as_bytes());
         println!("> {request}\n< {got}");
         assert_eq!(got, *expected);
+    }
+}
+
+/// A server whose handler answers `watch` with `idle` (and everything else
+/// with its name); the publisher of its watchers.
+fn watch_server() -> (TestServer, ezflow_control::EventPublisher) {
+    let server = TestServer::start(|request| match request {
+        Request::Watch => Response::done("idle"),
+        other => Response::done(other.name()),
+    });
+    let publisher = server.handle.as_ref().unwrap().publisher();
+    (server, publisher)
+}
+
+fn download_event(done: u64) -> Event {
+    Event::Download(DownloadEvent {
+        id: "tiny.en".into(),
+        done,
+        total: 77_691_713,
+        bytes_per_sec: 5_242_880,
+    })
+}
+
+/// Waits (bounded) until `publisher` has `n` watchers.
+fn wait_for_watchers(publisher: &ezflow_control::EventPublisher, n: usize) {
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while publisher.watchers() != n {
+        assert!(
+            Instant::now() < give_up,
+            "{} watchers, expected {n}",
+            publisher.watchers()
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn watch_receives_events_in_order() {
+    let (server, publisher) = watch_server();
+    // Nothing to do without watchers.
+    publisher.publish(&Event::Focus);
+    let mut events = watch(&server.path).unwrap();
+    assert_eq!(events.state(), "idle");
+    assert_eq!(publisher.watchers(), 1, "registered before the answer");
+    let second = watch(&server.path).unwrap();
+    assert_eq!(publisher.watchers(), 2);
+    drop(second);
+
+    for done in 0..200 {
+        publisher.publish(&download_event(done));
+    }
+    publisher.publish(&Event::Settings);
+    for done in 0..200 {
+        match events.next() {
+            Some(Ok(event)) => assert_eq!(event, download_event(done)),
+            other => panic!("event {done}: {other:?}"),
+        }
+    }
+    assert_eq!(events.next().unwrap().unwrap(), Event::Settings);
+    // Other requests still work beside a watch.
+    assert_eq!(
+        send(&server.path, &Request::Models).unwrap(),
+        Response::done("models")
+    );
+    // The server stopping ends the stream.
+    let closer = events.closer().unwrap();
+    drop(server);
+    assert!(events.next().is_none(), "the stream ends with the server");
+    closer.close();
+    publisher.publish(&Event::Focus);
+}
+
+#[test]
+fn lines_sent_after_watch_are_ignored() {
+    let (server, publisher) = watch_server();
+    let mut conn = server.connect();
+    assert_eq!(
+        conn.ask(b"{\"cmd\":\"watch\"}\n"),
+        r#"{"ok":true,"state":"idle"}"#
+    );
+    conn.send_raw(b"{\"cmd\":\"status\"}\nnot even json\n");
+    publisher.publish(&Event::Models);
+    assert_eq!(conn.read_line(), r#"{"event":"models"}"#);
+}
+
+#[test]
+fn a_slow_watcher_is_dropped_without_blocking_the_publisher() {
+    let (server, publisher) = watch_server();
+    // A client that asks to watch and then never reads.
+    let mut slow = server.connect();
+    assert_eq!(
+        slow.ask(b"{\"cmd\":\"watch\"}\n"),
+        r#"{"ok":true,"state":"idle"}"#
+    );
+    let mut fast = watch(&server.path).unwrap();
+    wait_for_watchers(&publisher, 2);
+    let reader = thread::spawn(move || {
+        let mut n = 0u64;
+        for event in fast.by_ref() {
+            match event.unwrap() {
+                Event::Focus => return n,
+                _ => n += 1,
+            }
+        }
+        n
+    });
+
+    // Far more than the queue and the socket's buffer hold.
+    let started = Instant::now();
+    let mut slowest = Duration::ZERO;
+    let total = 20_000u64;
+    for done in 0..total {
+        let t = Instant::now();
+        publisher.publish(&download_event(done));
+        slowest = slowest.max(t.elapsed());
+        // Give the fast reader a chance to keep up.
+        if done % (WATCH_QUEUE as u64 / 2) == 0 {
+            thread::sleep(Duration::from_millis(2));
+        }
+    }
+    let took = started.elapsed();
+    assert_eq!(publisher.watchers(), 1, "the slow watcher was dropped");
+    publisher.publish(&Event::Focus);
+    assert!(
+        slowest < Duration::from_millis(200),
+        "one publish took {slowest:?}: it must never wait for a watcher"
+    );
+    println!("{total} events published in {took:?}, slowest {slowest:?}");
+    assert_eq!(
+        reader.join().unwrap(),
+        total,
+        "the fast watcher got every event"
+    );
+
+    // The slow client finds its stream ended after what was buffered.
+    let mut rest = Vec::new();
+    slow.reader.read_to_end(&mut rest).unwrap();
+    let lines = rest
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count();
+    assert!(
+        lines as u64 >= WATCH_QUEUE as u64 && (lines as u64) < total,
+        "{lines} lines"
+    );
+}
+
+#[test]
+fn closing_a_watch_connection_unregisters_it() {
+    let (server, publisher) = watch_server();
+    let events = watch(&server.path).unwrap();
+    let conn = {
+        let mut conn = server.connect();
+        conn.ask(b"{\"cmd\":\"watch\"}\n");
+        conn
+    };
+    wait_for_watchers(&publisher, 2);
+    drop(conn);
+    wait_for_watchers(&publisher, 1);
+    let closer = events.closer().unwrap();
+    let waiting = thread::spawn(move || events.count());
+    closer.close();
+    assert_eq!(waiting.join().unwrap(), 0, "close ends a blocked iterator");
+    wait_for_watchers(&publisher, 0);
+    // Every connection slot is free again.
+    for _ in 0..MAX_CONNECTIONS {
+        assert_eq!(
+            send(&server.path, &Request::Status).unwrap(),
+            Response::done("status")
+        );
+    }
+}
+
+#[test]
+fn a_refused_watch_is_an_error_and_registers_nothing() {
+    let server = TestServer::start(|_| Response::error("EZ Flow is shutting down"));
+    let publisher = server.handle.as_ref().unwrap().publisher();
+    match watch(&server.path) {
+        Err(e @ ControlError::Refused { .. }) => {
+            assert!(e.to_string().contains("EZ Flow is shutting down"), "{e}")
+        }
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("the watch was refused"),
+    }
+    assert_eq!(publisher.watchers(), 0);
+}
+
+/// The examples of docs/control-socket.md's section for the settings
+/// window: a handler answering like the app would.
+#[test]
+fn settings_window_wire_examples_in_the_docs() {
+    let server = TestServer::start(|request| match request {
+        Request::Settings => Response::Settings(example_settings()),
+        Request::SettingsSet { values } if values.contains_key("hotkey") => {
+            let mut errors = std::collections::BTreeMap::new();
+            errors.insert(
+                "hotkey".to_owned(),
+                "\"Ctrl+Foo\": unknown key \"Foo\"; accepted: keys joined by +, such as \"Ctrl+Alt+Space\", \"Super+H\" or \"F9\"".to_owned(),
+            );
+            Response::field_errors(errors)
+        }
+        Request::Models | Request::ModelDownload { .. } => Response::Models(example_models()),
+        Request::Telemetry => Response::Telemetry(TelemetryReport {
+            enabled: false,
+            endpoint: Some("https://telemetry.ezflow.example".into()),
+            explanation: "When you turn this on, EZ Flow sends …".into(),
+            next_batch: None,
+            sent: vec![SentBatch {
+                sent_at: "2026-12-03T10:00:00Z".into(),
+                outcome: "delivered 3 events".into(),
+                batch: None,
+            }],
+        }),
+        Request::StatsHistory => Response::History(HistoryReport {
+            dictations: vec![DictationPoint {
+                at: 1_795_830_000,
+                audio_ms: 4200,
+                latency_ms: 412,
+                real_time_factor: Some(0.094),
+            }],
+            memory: vec![MemoryPoint {
+                at: 1_795_830_000,
+                pss_bytes: Some(11_010_048),
+                why: "dictation".into(),
+            }],
+        }),
+        Request::Microphones => Response::Microphones(MicrophonesReport {
+            selected: String::new(),
+            devices: vec![MicrophoneDevice {
+                name: "default".into(),
+                is_default: true,
+            }],
+        }),
+        Request::LevelMeter { .. } => Response::done("idle"),
+        Request::Watch => Response::done("idle"),
+        _ => Response::error("not in this example"),
+    });
+    let publisher = server.handle.as_ref().unwrap().publisher();
+    let mut conn = server.connect();
+    for request in [
+        r#"{"cmd":"settings"}"#,
+        r#"{"cmd":"settings-set","values":{"hotkey":"Ctrl+Foo","idle_unload":"30s"}}"#,
+        r#"{"cmd":"model-download"}"#,
+        r#"{"cmd":"model-download","id":"base.en"}"#,
+        r#"{"cmd":"telemetry"}"#,
+        r#"{"cmd":"stats-history"}"#,
+        r#"{"cmd":"microphones"}"#,
+        r#"{"cmd":"level-meter","device":""}"#,
+        r#"{"cmd":"watch"}"#,
+    ] {
+        let got = conn.ask(format!("{request}\n").as_bytes());
+        println!("> {request}\n< {got}");
+        let response: Response = serde_json::from_str(&got).unwrap();
+        assert_eq!(response.to_line().trim_end(), got, "a faithful round trip");
+    }
+    let events = [
+        Event::State(StateEvent {
+            state: "loading".into(),
+            model: "base.en".into(),
+            model_loaded: false,
+        }),
+        download_event(1_048_576),
+        Event::DownloadFinished(FinishedEvent {
+            id: "tiny.en".into(),
+            error: None,
+        }),
+        Event::Level(LevelEvent {
+            device: "default".into(),
+            rms: 0.031,
+            peak: 0.22,
+        }),
+        Event::Settings,
+        Event::Focus,
+    ];
+    for event in &events {
+        publisher.publish(event);
+    }
+    for event in &events {
+        let got = conn.read_line();
+        println!("< {got}");
+        assert_eq!(serde_json::from_str::<Event>(&got).unwrap(), *event);
+    }
+}
+
+fn example_settings() -> SettingsReport {
+    let values = serde_json::from_str(
+        r#"{"model":"base.en","idle_unload":"5m","threads":0,"telemetry":false}"#,
+    )
+    .unwrap();
+    SettingsReport {
+        values,
+        fields: vec![SettingField {
+            key: "idle_unload".into(),
+            accepts: "\"never\", \"immediately\", or a duration such as \"30s\", \"5m\", \"1h30m\" (at most 24h)".into(),
+            help: "When to unload the model after its last use, to give its memory back.".into(),
+            default: serde_json::Value::String("5m".into()),
+        }],
+        start_at_login: false,
+        path: "/home/u/.config/ezflow/settings.toml".into(),
+    }
+}
+
+fn example_models() -> ModelsReport {
+    ModelsReport {
+        active: "base.en".into(),
+        active_installed: false,
+        loaded: false,
+        recommended: "base.en".into(),
+        dir: "/home/u/.local/share/ezflow/models".into(),
+        catalog: vec![
+            CatalogModel {
+                id: "tiny.en".into(),
+                description: "39 M parameters, full precision: fastest, least accurate".into(),
+                size_bytes: 77_691_713,
+                english_only: true,
+                installed: true,
+                active: false,
+                download: None,
+                partial_bytes: 0,
+            },
+            CatalogModel {
+                id: "base.en".into(),
+                description: "74 M parameters, full precision".into(),
+                size_bytes: 147_964_211,
+                english_only: true,
+                installed: false,
+                active: true,
+                download: Some(DownloadProgress {
+                    done: 1_048_576,
+                    total: 147_964_211,
+                    bytes_per_sec: 5_242_880,
+                }),
+                partial_bytes: 1_048_576,
+            },
+        ],
+        other: vec![OtherModel {
+            id: "my-model-q8_0".into(),
+            name: "ggml-my-model-q8_0.bin".into(),
+            path: "/home/u/.local/share/ezflow/models/ggml-my-model-q8_0.bin".into(),
+            size_bytes: 43_550_778,
+            active: false,
+        }],
     }
 }
 
