@@ -35,8 +35,8 @@ impl Drop for Running {
 
 impl Watcher {
     /// Opens the event stream unless one is open. Answers at once with the
-    /// app's state (`{"event":"connected","state":…}`, also emitted), or
-    /// the reason no stream could be opened.
+    /// app's state (`{"event":"connected","state":…}`), or the reason no
+    /// stream could be opened; the events follow as Tauri events.
     pub fn connect(&self, app: &AppHandle) -> Result<Value, crate::link::LinkError> {
         if self.running.swap(true, Ordering::SeqCst) {
             return Ok(json!({"event": "connected", "already": true}));

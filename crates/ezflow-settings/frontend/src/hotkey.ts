@@ -39,6 +39,19 @@ const MODIFIER_CODES = new Set([
   "Fn",
 ]);
 
+const MODIFIER_KEYS = ["Control", "Alt", "Shift", "Meta", "OS", "Super", "Hyper", "AltGraph"];
+
+/** Whether the event is a modifier key itself. */
+export function isModifier(e: Pick<KeyLike, "code" | "key">): boolean {
+  return MODIFIER_CODES.has(e.code) || MODIFIER_KEYS.includes(e.key);
+}
+
+/** Whether the event is the Super (logo) key itself: WebKitGTK does not
+ * always report Super in metaKey, so the capture tracks it. */
+export function isSuperKey(e: Pick<KeyLike, "code" | "key">): boolean {
+  return ["MetaLeft", "MetaRight", "OSLeft", "OSRight"].includes(e.code) || ["Meta", "OS", "Super", "Hyper"].includes(e.key);
+}
+
 /** `KeyboardEvent.code` → the app's key name (layout-independent). */
 const NAMED: Record<string, string> = {
   Space: "Space",
@@ -113,14 +126,14 @@ function modifiers(e: KeyLike): string[] {
 /** What a key-down means while the shortcut field is capturing. */
 export function captureKey(e: KeyLike): Capture {
   const mods = modifiers(e);
-  if (MODIFIER_CODES.has(e.code) || ["Control", "Alt", "Shift", "Meta", "OS", "AltGraph"].includes(e.key)) {
+  if (isModifier(e)) {
     return { kind: "pending", text: mods.length ? `${mods.join("+")}+…` : "" };
   }
   const key = keyName(e.code);
   if (key === "Escape" && mods.length === 0) return { kind: "cancel" };
   const text = [...mods, key ?? (e.key.length === 1 ? e.key.toUpperCase() : e.key || e.code)].join("+");
   if (key === null) {
-    return { kind: "unusable", text, reason: `${e.key || e.code} cannot be part of a shortcut; try a letter, a digit or an F key` };
+    return { kind: "unusable", text, reason: `${text} cannot be a shortcut: ${e.key || e.code} is not a key EZ Flow can listen for; try a letter, a digit or an F key` };
   }
   const strong = e.ctrlKey || e.altKey || e.metaKey;
   const typesText = /^[A-Z0-9]$/.test(key) || TYPES_TEXT.has(key) || PUNCTUATION.has(key);
@@ -141,6 +154,6 @@ export function releaseWithoutKey(heldText: string): Capture {
   return {
     kind: "unusable",
     text,
-    reason: "modifiers alone are not a shortcut; hold them and press a key, such as Ctrl+Alt+Space",
+    reason: `${text || "Modifiers"} alone is not a shortcut; hold the modifiers and press a key, such as Ctrl+Alt+Space`,
   };
 }

@@ -5,11 +5,19 @@
 import "./styles.css";
 import { BridgeError, reason, tauriBridge, type Bridge } from "./bridge";
 import type { Context, Page, PageModule } from "./context";
-import { h } from "./dom";
+import { h, svg } from "./dom";
 import { Dispatcher, type AppEvent } from "./events";
 import * as general from "./pages/general";
 import { isPageName, Router, type Loaders } from "./router";
 import { buildShell, type Shell } from "./shell";
+
+/** A microphone with a slash: the app is not there to listen. */
+function micOff(): SVGElement {
+  return svg("svg", { viewBox: "0 0 24 24", class: "icon" },
+    svg("path", { d: "M12 14a3 3 0 0 0 3-3V5a3 3 0 0 0-6 0v6a3 3 0 0 0 3 3Zm5-3a5 5 0 0 1-10 0H5a7 7 0 0 0 6 6.9V21h2v-3.1A7 7 0 0 0 19 11h-2Z" }),
+    svg("path", { d: "M3.3 2.3 2 3.6l18.4 18.4 1.3-1.3Z" }),
+  );
+}
 
 export const LOADERS: Loaders = {
   general: () => Promise.resolve(general as PageModule),
@@ -146,7 +154,7 @@ export class App {
     retry.addEventListener("click", () => void this.connect());
     this.shell.main.replaceChildren(
       h("section", { class: "empty", "data-screen": "not-running" },
-        h("div", { class: "empty-icon", "aria-hidden": "true" }, "⏻"),
+        h("div", { class: "empty-icon", "aria-hidden": "true" }, micOff()),
         h("h1", null, "EZ Flow is not running"),
         h("p", { class: "lede" }, "The settings talk to the EZ Flow app. Start it, and this window connects."),
         h("div", { class: "actions" }, start, retry),

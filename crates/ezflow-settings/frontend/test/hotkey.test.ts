@@ -35,7 +35,7 @@ describe("hotkey text from key events", () => {
     expect(r.kind).toBe("unusable");
     if (r.kind === "unusable") {
       expect(r.text).toBe("Ctrl+Alt");
-      expect(r.reason).toMatch(/modifiers alone/);
+      expect(r.reason).toMatch(/Ctrl\+Alt alone is not a shortcut/);
     }
   });
   it("refuses keys that type text without Ctrl, Alt or Super", () => {
@@ -51,5 +51,16 @@ describe("hotkey text from key events", () => {
     expect(r.kind).toBe("unusable");
     expect(captureKey(key("Escape", {}, "Escape"))).toEqual({ kind: "cancel" });
     expect(captureKey(key("Escape", { ctrlKey: true }, "Escape"))).toEqual({ kind: "done", text: "Ctrl+Escape" });
+  });
+});
+
+describe("the Super key", () => {
+  it("is recognised by its code or key name, as WebKitGTK may not set metaKey", async () => {
+    const { isSuperKey, isModifier } = await import("../src/hotkey");
+    expect(isSuperKey({ code: "MetaLeft", key: "Meta" })).toBe(true);
+    expect(isSuperKey({ code: "", key: "Super" })).toBe(true);
+    expect(isSuperKey({ code: "KeyH", key: "h" })).toBe(false);
+    expect(isModifier({ code: "ShiftRight", key: "Shift" })).toBe(true);
+    expect(isModifier({ code: "Space", key: " " })).toBe(false);
   });
 });

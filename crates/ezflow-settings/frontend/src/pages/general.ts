@@ -9,7 +9,7 @@ import { h } from "../dom";
 import { IDLE_UNLOAD_CHOICES, LANGUAGE_CHOICES, MAX_RECORDING_CHOICES } from "../durations";
 import { Subscriptions } from "../events";
 import { fieldRow, SettingsForm, settingsOf, showError } from "../fields";
-import { captureKey, releaseWithoutKey } from "../hotkey";
+import { captureKey, isModifier, isSuperKey, releaseWithoutKey } from "../hotkey";
 import { createMeter, type Meter } from "../meter";
 
 interface Microphones {
@@ -28,12 +28,14 @@ export function hotkeyCapture(current: () => string, commit: (text: string) => v
   const button = h("button", { type: "button", class: "hotkey", "data-key": "hotkey", "aria-live": "polite" });
   let capturing = false;
   let held = "";
+  let superHeld = false;
   const show = (text: string): void => {
     button.replaceChildren(...text.split("+").map((k, i) => [i ? h("span", { class: "plus" }, "+") : null, h("kbd", null, k)]).flat().filter((n): n is HTMLElement => n !== null));
   };
   const stop = (): void => {
     capturing = false;
     held = "";
+    superHeld = false;
     button.classList.remove("capturing");
     show(current());
   };
@@ -49,7 +51,8 @@ export function hotkeyCapture(current: () => string, commit: (text: string) => v
     if (!capturing) return;
     e.preventDefault();
     e.stopPropagation();
-    const result = captureKey(e);
+    if (isSuperKey(e)) superHeld = true;
+    const result = captureKey({ code: e.code, key: e.key, ctrlKey: e.ctrlKey, altKey: e.altKey, shiftKey: e.shiftKey, metaKey: e.metaKey || superHeld });
     switch (result.kind) {
       case "pending":
         held = result.text;
@@ -59,7 +62,7 @@ export function hotkeyCapture(current: () => string, commit: (text: string) => v
         stop();
         return;
       case "unusable":
-        problem(`${result.text}: ${result.reason}`);
+        problem(result.reason);
         stop();
         return;
       case "done":
@@ -70,10 +73,12 @@ export function hotkeyCapture(current: () => string, commit: (text: string) => v
     }
   });
   button.addEventListener("keyup", (e) => {
-    if (!capturing || !held) return;
-    if (!e.ctrlKey && !e.altKey && !e.shiftKey && !e.metaKey) {
+    if (!capturing) return;
+    if (isSuperKey(e)) superHeld = false;
+    if (!held) return;
+    if (isModifier(e) && !e.ctrlKey && !e.altKey && !e.shiftKey && !e.metaKey && !superHeld) {
       const result = releaseWithoutKey(held);
-      if (result.kind === "unusable") problem(`${result.text}: ${result.reason}`);
+      if (result.kind === "unusable") problem(result.reason);
       stop();
     }
   });

@@ -56,7 +56,7 @@ export function progressCell(id: string, d: Download, cancel: HTMLElement | null
   const bar = h("progress", { "data-download": id, max: Math.max(1, d.total), value: Math.min(d.done, d.total) });
   const text = h("span", { class: "progress-text", "data-download-text": id });
   setProgressText(text, d);
-  return h("div", { class: "progress" }, h("div", { class: "actions" }, bar, cancel), text);
+  return h("div", { class: "progress" }, h("div", { class: "progress-row" }, bar, cancel), text);
 }
 
 export function setProgressText(el: HTMLElement, d: Download): void {
@@ -132,38 +132,40 @@ export function createPage(): Page {
       const draw = (r: ModelsReport): void => {
         report = r;
         const rows = (r.catalog ?? []).map((m) => {
-          const actions: HTMLElement[] = [];
-          let status: HTMLElement;
-          if (m.download) {
-            status = progressCell(m.id, m.download, button("cancel", m.id, "Cancel"));
-          } else if (m.installed) {
-            status = h("span", { class: `badge ${m.active ? "active" : "installed"}` }, m.active ? (r.loaded ? "Active · loaded" : "Active") : "Installed");
-            if (!m.active) actions.push(button("activate", m.id, "Make active"), button("remove", m.id, "Remove", "danger"));
+          let badge: HTMLElement;
+          let right: HTMLElement;
+          if (m.installed) {
+            badge = h("span", { class: `badge ${m.active ? "active" : "installed"}` }, m.active ? (r.loaded ? "Active · loaded" : "Active") : "Installed");
+            right = h("div", { class: "row-actions" }, ...(m.active ? [] : [button("activate", m.id, "Make active"), button("remove", m.id, "Remove", "danger")]));
           } else {
-            status = h("span", { class: "badge" }, m.id === r.recommended ? "Recommended" : "Not installed");
-            actions.push(button("download", m.id, "Download"));
-            if (m.active) status = h("span", { class: "badge active" }, "Active · not downloaded");
+            badge = m.download
+              ? h("span", { class: "badge recommended" }, "Downloading")
+              : m.active
+              ? h("span", { class: "badge active" }, "Active · not downloaded")
+              : h("span", { class: `badge ${m.id === r.recommended ? "recommended" : ""}` }, m.id === r.recommended ? "Recommended" : "Not installed");
+            right = m.download
+              ? progressCell(m.id, m.download, button("cancel", m.id, "Cancel"))
+              : h("div", { class: "row-actions" }, button("download", m.id, "Download"));
           }
           return h("tr", { "data-model-row": m.id },
-            h("td", null, h("div", { class: "model-id" }, m.id), m.description ? h("div", { class: "model-desc" }, m.description) : null),
+            h("td", null, h("div", { class: "model-id" }, m.id, " ", badge), m.description ? h("div", { class: "model-desc" }, m.description) : null),
             h("td", { class: "num" }, formatBytes(m.size_bytes)),
-            h("td", null, status),
-            h("td", null, h("div", { class: "row-actions" }, ...actions)),
+            h("td", null, right),
           );
         });
         const others = (r.other ?? []).map((o) => {
           const id = otherId(o);
           const active = r.active === id || r.active === o.path;
           return h("tr", { "data-model-row": id },
-            h("td", null, h("div", { class: "model-id" }, o.name), o.path ? h("div", { class: "model-desc" }, o.path) : null),
+            h("td", null, h("div", { class: "model-id" }, o.name, " ", h("span", { class: `badge ${active ? "active" : "installed"}` }, active ? "Active" : "Imported")), o.path ? h("div", { class: "model-desc" }, o.path) : null),
             h("td", { class: "num" }, formatBytes(o.size_bytes)),
-            h("td", null, h("span", { class: `badge ${active ? "active" : "installed"}` }, active ? "Active" : "Imported")),
             h("td", null, h("div", { class: "row-actions" }, ...(active ? [] : [button("activate", id, "Make active"), button("remove", id, "Remove", "danger")]))),
           );
         });
         table.replaceChildren(
-          h("table", null,
-            h("thead", null, h("tr", null, h("th", null, "Model"), h("th", null, "Size"), h("th", null, "Status"), h("th", null, ""))),
+          h("table", { class: "models" },
+            h("colgroup", null, h("col", { class: "c-model" }), h("col", { class: "c-size" }), h("col", { class: "c-actions" })),
+            h("thead", null, h("tr", null, h("th", null, "Model"), h("th", null, "Size"), h("th", null, ""))),
             h("tbody", null, ...rows, ...others),
           ),
         );

@@ -25,6 +25,8 @@ export interface History {
   memory?: { at: number; pss_bytes?: number; why?: string }[];
 }
 
+const MIB = 1024 * 1024;
+
 function stat(label: string, value: string, key: string): HTMLElement {
   return h("div", { class: "stat", "data-stat": key }, h("div", { class: "stat-value" }, value), h("div", { class: "stat-label" }, label));
 }
@@ -69,18 +71,18 @@ export function createPage(): Page {
           stat("Median real-time factor", formatRtf(s?.median_real_time_factor), "rtf"),
         );
         const latency = dictations.length
-          ? barChart(dictations.map((d) => ({ x: d.at, y: d.latency_ms ?? 0 })), { label: "Latency of recent dictations", yFormat: formatMs, xFormat: formatClock })
+          ? barChart(dictations.map((d) => ({ x: d.at, y: d.latency_ms ?? 0 })), { label: "Latency of recent dictations", yFormat: (v) => (v === 0 ? "0" : formatMs(v)), xFormat: formatClock })
           : null;
         const rtf = dictations.length
-          ? lineChart(dictations.map((d, i) => ({ x: i, y: d.real_time_factor ?? 0 })), { label: "Real-time factor of recent dictations", yFormat: (v) => formatRtf(v), xFormat: (i) => formatClock(dictations[Math.round(i)]?.at ?? 0) }, true)
+          ? lineChart(dictations.map((d, i) => ({ x: i, y: d.real_time_factor ?? 0 })), { label: "Real-time factor of recent dictations", yFormat: (v) => (v === 0 ? "0" : formatRtf(v)), xFormat: (i) => formatClock(dictations[Math.round(i)]?.at ?? 0) }, true)
           : null;
         const mem = memory.length
-          ? lineChart(memory.map((m) => ({ x: m.at, y: m.pss_bytes ?? 0 })), { label: "Memory over the day", yFormat: formatBytes, xFormat: formatClock })
+          ? lineChart(memory.map((m) => ({ x: m.at, y: (m.pss_bytes ?? 0) / MIB })), { label: "Memory over the day", yFormat: (v) => `${Math.round(v)} MB`, xFormat: formatClock })
           : null;
         body.replaceChildren(
           h("section", { class: "card" }, cards),
-          chartCard("Latency: end of speech to text inserted", "latency", latency, "No dictations yet."),
-          chartCard("Real-time factor: transcription time ÷ audio length (lower is faster)", "rtf", rtf, "No dictations yet."),
+          chartCard("Latency: end of speech to text in place", "latency", latency, "No dictations yet."),
+          chartCard("Real-time factor (lower is faster)", "rtf", rtf, "No dictations yet."),
           chartCard("Memory over the day", "memory", mem, "No samples yet."),
         );
         if (!statsAnswer.ok) body.prepend(h("p", { class: "notice bad" }, statsAnswer.error ?? "no stats"));
