@@ -48,7 +48,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::paths::PathsError;
 
-pub use fields::known_keys;
+pub use fields::{fields, json_to_toml, known_keys, toml_to_json, FieldInfo};
 pub use idle_unload::IdleUnload;
 pub use language::{Language, WHISPER_LANGUAGES};
 pub use problem::{LoadReport, SettingsProblem};

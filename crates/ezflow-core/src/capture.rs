@@ -12,10 +12,14 @@
 //! mono samples go to [`audio::clip_from_samples`] at stop (timed, in a
 //! `resample` span), and the app decides what a recording means.
 //!
+//! A [`LevelMeter`] (`capture/meter.rs`) opens a device the same way to
+//! show how loud it is, keeping nothing.
+//!
 //! `on_end` runs on the audio thread. It must return quickly and must not wait
 //! for the thread that owns the [`Recording`] (that thread may be closing the
 //! stream, which waits for the audio thread): send a message and return.
 
+mod meter;
 mod sink;
 
 use std::sync::Arc;
@@ -25,6 +29,7 @@ use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 
 use crate::audio::{self, AudioError, Clip};
 use crate::timing::timed;
+pub use meter::{Level, LevelMeter, OnFailure, OnLevel};
 use sink::Sink;
 
 /// The default longest recording.
@@ -150,6 +155,13 @@ pub fn input_devices() -> Result<Vec<String>, CaptureError> {
         }
     }
     Ok(names)
+}
+
+/// The name of the system's default input device, if there is one.
+pub fn default_input_device() -> Option<String> {
+    cpal::default_host()
+        .default_input_device()
+        .and_then(|device| device.name().ok())
 }
 
 /// A recording in progress: the device is open until it is stopped, cancelled

@@ -4,8 +4,15 @@
 //! dictation and records it here, and the memory figures come from
 //! [`crate::memory`] when a report is asked for.
 //!
+//! It also keeps a bounded history for the settings window's graphs: the
+//! last [`HISTORY_DICTATIONS`] dictations with the time each ended, and
+//! [`MemoryHistory`], the last [`HISTORY_MEMORY`] memory samples, which the
+//! app takes when something happens (start, a load or unload, a
+//! dictation's end, a request for the history).
+//!
 //! Nothing here runs on its own: the day rolls over when a dictation is
-//! recorded or a report is made, never by a timer.
+//! recorded or a report is made, and memory is sampled by the app on
+//! events, never by a timer.
 
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
@@ -30,11 +37,24 @@ impl DictationSample {
     }
 }
 
+/// How many dictations the history keeps.
+pub const HISTORY_DICTATIONS: usize = 200;
+/// How many memory samples the history keeps.
+pub const HISTORY_MEMORY: usize = 288;
+
+/// A dictation in the history: when it ended (Unix seconds) and its cost.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TimedSample {
+    pub at: u64,
+    pub sample: DictationSample,
+}
+
 /// The counters over the app's lifetime.
 #[derive(Debug, Clone)]
 pub struct DictationStats {
     capacity: usize,
     recent: VecDeque<DictationSample>,
+    history: VecDeque<TimedSample>,
     /// The local day (days since 1970-01-01 in local time) `today` counts.
     day: i64,
     today: u32,
@@ -55,6 +75,7 @@ impl DictationStats {
         DictationStats {
             capacity: capacity.max(1),
             recent: VecDeque::new(),
+            history: VecDeque::new(),
             day: i64::MIN,
             today: 0,
         }
@@ -63,6 +84,18 @@ impl DictationStats {
     /// Records a dictation that ended at `now`.
     pub fn record(&mut self, sample: DictationSample, now: SystemTime) {
         self.record_on(sample, local_day(now));
+        if self.history.len() == HISTORY_DICTATIONS {
+            self.history.pop_front();
+        }
+        self.history.push_back(TimedSample {
+            at: unix_secs(now),
+            sample,
+        });
+    }
+
+    /// The last [`HISTORY_DICTATIONS`] dictations, oldest first.
+    pub fn history(&self) -> impl Iterator<Item = &TimedSample> {
+        self.history.iter()
     }
 
     /// [`record`](Self::record) with the local day given (for tests).
@@ -98,6 +131,42 @@ impl DictationStats {
             median_real_time_factor: median_by(&mut factors, |a, b| a.total_cmp(b)),
         }
     }
+}
+
+/// One memory sample: when, the process's proportional set size (`None`
+/// where the platform does not report it), and what happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemorySample {
+    pub at: u64,
+    pub pss_bytes: Option<u64>,
+    pub why: &'static str,
+}
+
+/// The last [`HISTORY_MEMORY`] memory samples.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryHistory {
+    samples: VecDeque<MemorySample>,
+}
+
+impl MemoryHistory {
+    /// Keeps `sample`, dropping the oldest beyond [`HISTORY_MEMORY`].
+    pub fn record(&mut self, sample: MemorySample) {
+        if self.samples.len() == HISTORY_MEMORY {
+            self.samples.pop_front();
+        }
+        self.samples.push_back(sample);
+    }
+
+    /// Oldest first.
+    pub fn samples(&self) -> impl Iterator<Item = &MemorySample> {
+        self.samples.iter()
+    }
+}
+
+/// Seconds since the Unix epoch (0 before it).
+pub fn unix_secs(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// The median (the upper one for an even count, which is a value that was
@@ -201,5 +270,44 @@ mod tests {
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(20_000 * 86_400 + 43_200);
         // Noon UTC is the same calendar day in every zone within ±12 h.
         assert_eq!(local_day(t), 20_000);
+    }
+}
+
+#[cfg(test)]
+mod history_tests {
+    use super::*;
+
+    #[test]
+    fn the_history_is_bounded_and_keeps_the_newest() {
+        let mut stats = DictationStats::new(50);
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_830_000);
+        for i in 0..(HISTORY_DICTATIONS as u64 + 5) {
+            let sample = DictationSample {
+                audio: Duration::from_secs(2),
+                latency: Duration::from_millis(i),
+                transcription: Duration::from_millis(200),
+            };
+            stats.record(sample, start + Duration::from_secs(i));
+        }
+        let history: Vec<_> = stats.history().collect();
+        assert_eq!(history.len(), HISTORY_DICTATIONS);
+        assert_eq!(history[0].at, 1_795_830_005);
+        assert_eq!(history[0].sample.latency, Duration::from_millis(5));
+        assert_eq!(
+            stats.summary(start).recent,
+            50,
+            "the medians keep their own window"
+        );
+
+        let mut memory = MemoryHistory::default();
+        for i in 0..(HISTORY_MEMORY as u64 + 1) {
+            memory.record(MemorySample {
+                at: i,
+                pss_bytes: Some(i),
+                why: "dictation",
+            });
+        }
+        assert_eq!(memory.samples().count(), HISTORY_MEMORY);
+        assert_eq!(memory.samples().next().map(|s| s.at), Some(1));
     }
 }

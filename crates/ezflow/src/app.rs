@@ -23,19 +23,32 @@
 //!   putting text into the window, the last error;
 //! - `desktop.rs`, `speech.rs`, `telemetry.rs`, `settings_change.rs`: what
 //!   the loop needs of the outside world, as traits;
-//! - `settings_watch.rs`, `signals.rs`: two of the event sources.
+//! - `settings_watch.rs`, `signals.rs`: two of the event sources;
+//! - for the settings window (`ezflow-settings`, a separate program):
+//!   `settings_requests.rs`, `model_requests.rs` and `meter.rs` (its
+//!   requests), `publish.rs` (events to its `watch` connection),
+//!   `autostart.rs`, `library.rs` with `downloads.rs`, and
+//!   `settings_window.rs` (starting it).
 
+mod autostart;
 mod desktop;
 mod dictation;
+mod downloads;
 mod event;
 mod event_loop;
 mod hotkey;
 mod insertion;
+mod library;
+mod meter;
 mod model;
+mod model_requests;
 mod problem;
+mod publish;
 mod replies;
 mod settings_change;
+mod settings_requests;
 mod settings_watch;
+pub mod settings_window;
 mod signals;
 mod speech;
 mod telemetry;

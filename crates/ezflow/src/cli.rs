@@ -26,8 +26,12 @@ pub enum Command {
     /// List, download, import and remove Whisper models.
     #[command(subcommand)]
     Models(ModelsCommand),
-    /// Show where the settings file is and what it holds.
-    Settings,
+    /// Show the settings file (`ezflow settings` or `ezflow settings show`),
+    /// or open the settings window (`ezflow settings open`).
+    Settings {
+        #[command(subcommand)]
+        command: Option<SettingsCommand>,
+    },
     /// Anonymous usage statistics: off unless you turn them on.
     #[command(subcommand)]
     Telemetry(TelemetryCommand),
@@ -49,6 +53,15 @@ pub enum Command {
     ReloadSettings,
     /// List the microphones EZ Flow can record from.
     Microphones,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SettingsCommand {
+    /// Show where the settings file is and what it holds (the default).
+    Show,
+    /// Open the settings window: the running app brings it up (or to the
+    /// front); without a running app it is started on its own.
+    Open,
 }
 
 #[derive(Debug, Args)]

@@ -17,13 +17,13 @@ const LONG_REQUEST: Duration = Duration::from_secs(120);
 const SHORT_REQUEST: Duration = Duration::from_secs(5);
 
 /// Sends `request`; `None` (after saying so) when no app is running.
-fn ask(request: Request) -> anyhow::Result<Option<Response>> {
+fn ask(request: &Request) -> anyhow::Result<Option<Response>> {
     let path = control::socket_path()?;
     let timeout = match request {
         Request::Stop | Request::Toggle | Request::Load => LONG_REQUEST,
         _ => SHORT_REQUEST,
     };
-    match control::send_with_timeout(&path, &request, timeout) {
+    match control::send_with_timeout(&path, request, timeout) {
         Ok(response) => Ok(Some(response)),
         Err(e @ ControlError::NotRunning { .. }) => {
             eprintln!("ezflow: {e}");
@@ -34,10 +34,10 @@ fn ask(request: Request) -> anyhow::Result<Option<Response>> {
 }
 
 pub fn send(request: Request) -> anyhow::Result<ExitCode> {
-    let Some(response) = ask(request)? else {
+    let Some(response) = ask(&request)? else {
         return Ok(ExitCode::FAILURE);
     };
-    print_response(request, response)
+    print_response(&request, response)
 }
 
 /// `ezflow status [--stats] [--json]`.
@@ -48,7 +48,7 @@ pub fn status(stats: bool, json: bool) -> anyhow::Result<ExitCode> {
     }
     let mut objects = serde_json::Map::new();
     for request in requests {
-        let Some(response) = ask(request)? else {
+        let Some(response) = ask(&request)? else {
             return Ok(ExitCode::FAILURE);
         };
         match (json, response) {
@@ -59,7 +59,7 @@ pub fn status(stats: bool, json: bool) -> anyhow::Result<ExitCode> {
                 objects.insert("stats".into(), serde_json::to_value(report)?);
             }
             (_, response) => {
-                if print_response(request, response)? != ExitCode::SUCCESS {
+                if print_response(&request, response)? != ExitCode::SUCCESS {
                     return Ok(ExitCode::FAILURE);
                 }
             }
@@ -71,15 +71,18 @@ pub fn status(stats: bool, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_response(request: Request, response: Response) -> anyhow::Result<ExitCode> {
+fn print_response(request: &Request, response: Response) -> anyhow::Result<ExitCode> {
     match response {
         Response::Done { state } => outln!("{}: now {state}", request.name()),
         Response::Status(status) => print_status(status),
         Response::Stats(stats) => print_stats(&stats),
-        Response::Error { error } => {
+        Response::Error { error } | Response::FieldErrors { error, .. } => {
             eprintln!("ezflow: {}: {error}", request.name());
             return Ok(ExitCode::FAILURE);
         }
+        // The settings window's answers: the command line asks for none
+        // of them, but shows any as JSON rather than nothing.
+        other => outln!("{}", other.to_line().trim_end()),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -142,6 +145,35 @@ fn print_stats(stats: &StatsReport) {
             rtf.map_or("unknown".to_owned(), |f| format!("{f:.3}"))
         ),
         _ => outln!("no dictations yet"),
+    }
+}
+
+/// `ezflow settings open`: asks the running app to open the settings window
+/// (so it knows the window, and a second request brings it to the front);
+/// with no app running, starts the window on its own.
+pub fn open_settings() -> anyhow::Result<ExitCode> {
+    let path = control::socket_path()?;
+    match control::send(&path, &Request::OpenSettings) {
+        Ok(Response::Error { error }) => {
+            eprintln!("ezflow: {error}");
+            Ok(ExitCode::FAILURE)
+        }
+        Ok(_) => Ok(ExitCode::SUCCESS),
+        Err(ControlError::NotRunning { .. }) => {
+            match crate::app::settings_window::spawn_detached() {
+                Ok(()) => {
+                    eprintln!(
+                        "ezflow: EZ Flow is not running; the settings window started on its                          own (start EZ Flow with `ezflow` so it can apply your changes)"
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("ezflow: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Err(e) => Err(e).context("`settings open` failed"),
     }
 }
 

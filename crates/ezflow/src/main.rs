@@ -40,7 +40,10 @@ fn run(cli: Cli, started: std::time::Instant) -> anyhow::Result<ExitCode> {
     match command {
         Command::Transcribe(args) => transcribe::run(args, &load_settings()?),
         Command::Models(command) => models::run(command, &load_settings()?),
-        Command::Settings => show_settings(),
+        Command::Settings { command } => match command {
+            None | Some(cli::SettingsCommand::Show) => show_settings(),
+            Some(cli::SettingsCommand::Open) => control::open_settings(),
+        },
         Command::Telemetry(command) => telemetry::run(command, &load_settings()?),
         Command::Toggle => control::send(ezflow_control::Request::Toggle),
         Command::Start => control::send(ezflow_control::Request::Start),

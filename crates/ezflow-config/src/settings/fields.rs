@@ -3,7 +3,12 @@
 //! checked and stored, and how it is written back. Loading, saving and the
 //! list of known keys are all driven by this table, so they cannot drift
 //! apart.
+//!
+//! The same table drives editing from outside the file ([`fields`],
+//! [`Settings::with_values`], [`Settings::values_json`]): the settings
+//! window's checks are the file's checks.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::duration::parse_duration_secs;
@@ -12,6 +17,7 @@ use super::language::parse_language;
 use super::problem::one_line;
 use super::threads::threads_from_toml;
 use super::{HotkeyMode, IdleUnload, InsertMethod, Settings, MAX_MAX_RECORDING};
+use crate::suggest::closest;
 
 pub(super) const MODEL_ACCEPTS: &str =
     "a catalog model id such as \"base.en\", or the path to a model file";
@@ -295,4 +301,233 @@ pub(super) fn check_endpoint(s: &str) -> Result<String, String> {
         return Err("it contains a space or control character".to_owned());
     }
     Ok(s.to_owned())
+}
+
+/// One key of the settings file as a settings editor shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldInfo {
+    pub key: &'static str,
+    /// What the key accepts, in words.
+    pub accepts: &'static str,
+    /// The comment the file has above the key, on one line.
+    pub help: String,
+    /// The value when the file does not set it.
+    pub default: toml::Value,
+}
+
+/// Every key, in the order the file lists them.
+pub fn fields() -> Vec<FieldInfo> {
+    let defaults = Settings::default();
+    FIELDS
+        .iter()
+        .map(|f| FieldInfo {
+            key: f.key,
+            accepts: f.accepts,
+            help: f.comment.replace("\n# ", " "),
+            default: (f.write)(&defaults),
+        })
+        .collect()
+}
+
+impl Settings {
+    /// Every key's value as the file writes it, in the file's order.
+    pub fn values(&self) -> Vec<(&'static str, toml::Value)> {
+        FIELDS.iter().map(|f| (f.key, (f.write)(self))).collect()
+    }
+
+    /// [`Settings::values`] as JSON: the JSON forms of the TOML values
+    /// (`"idle_unload":"5m"`, `"threads":0`, `"telemetry":false`).
+    pub fn values_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.values()
+            .into_iter()
+            .map(|(key, value)| (key.to_owned(), toml_to_json(&value)))
+            .collect()
+    }
+
+    /// These settings with `values` (key → TOML value) applied, each judged
+    /// by the same rule as in the file. All or nothing: if any key is
+    /// unknown or any value refused, the answer is every refusal, one line
+    /// per key, fit to show beside that field.
+    pub fn with_values<'a>(
+        &self,
+        values: impl IntoIterator<Item = (&'a str, &'a toml::Value)>,
+    ) -> Result<Settings, BTreeMap<String, String>> {
+        let mut settings = self.clone();
+        let mut errors = BTreeMap::new();
+        for (key, value) in values {
+            let Some(field) = FIELDS.iter().find(|f| f.key == key) else {
+                let hint = match closest(key, FIELDS.iter().map(|f| f.key)) {
+                    Some(near) => format!("did you mean \"{near}\"?"),
+                    None => format!("known settings: {}", known_keys().join(", ")),
+                };
+                errors.insert(key.to_owned(), format!("unknown setting; {hint}"));
+                continue;
+            };
+            if let Err(reason) = (field.apply)(&mut settings, value) {
+                errors.insert(
+                    key.to_owned(),
+                    format!(
+                        "{}: {}; accepted: {}",
+                        render_value(value),
+                        one_line(&reason),
+                        field.accepts
+                    ),
+                );
+            }
+        }
+        if errors.is_empty() {
+            Ok(settings)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// [`Settings::with_values`] with JSON forms of the TOML values, as the
+    /// control socket carries them. `null`, and lists or objects where a
+    /// setting has none, are refused like any wrong type.
+    pub fn with_json_values(
+        &self,
+        values: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Settings, BTreeMap<String, String>> {
+        let mut converted = Vec::new();
+        let mut errors = BTreeMap::new();
+        for (key, value) in values {
+            match json_to_toml(value) {
+                Some(v) => converted.push((key.as_str(), v)),
+                None => {
+                    let accepts = FIELDS
+                        .iter()
+                        .find(|f| f.key == key)
+                        .map_or("a string, a whole number or true/false", |f| f.accepts);
+                    errors.insert(
+                        key.clone(),
+                        format!("{value} is not a setting value; accepted: {accepts}"),
+                    );
+                }
+            }
+        }
+        let applied = self.with_values(converted.iter().map(|(k, v)| (*k, v)));
+        match applied {
+            Ok(settings) if errors.is_empty() => Ok(settings),
+            Ok(_) => Err(errors),
+            Err(more) => {
+                errors.extend(more);
+                Err(errors)
+            }
+        }
+    }
+}
+
+/// The JSON form of a TOML value.
+pub fn toml_to_json(value: &toml::Value) -> serde_json::Value {
+    match value {
+        toml::Value::String(s) => serde_json::Value::String(s.clone()),
+        toml::Value::Integer(i) => serde_json::Value::from(*i),
+        toml::Value::Float(f) => serde_json::Value::from(*f),
+        toml::Value::Boolean(b) => serde_json::Value::Bool(*b),
+        toml::Value::Datetime(d) => serde_json::Value::String(d.to_string()),
+        toml::Value::Array(items) => items.iter().map(toml_to_json).collect(),
+        toml::Value::Table(table) => serde_json::Value::Object(
+            table
+                .iter()
+                .map(|(k, v)| (k.clone(), toml_to_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// The TOML value of a JSON one; `None` for `null` (TOML has none) and for
+/// numbers TOML cannot hold.
+pub fn json_to_toml(value: &serde_json::Value) -> Option<toml::Value> {
+    Some(match value {
+        serde_json::Value::Null => return None,
+        serde_json::Value::Bool(b) => toml::Value::Boolean(*b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => toml::Value::Integer(i),
+            None => toml::Value::Float(n.as_f64()?),
+        },
+        serde_json::Value::String(s) => toml::Value::String(s.clone()),
+        serde_json::Value::Array(items) => {
+            toml::Value::Array(items.iter().map(json_to_toml).collect::<Option<_>>()?)
+        }
+        serde_json::Value::Object(map) => toml::Value::Table(
+            map.iter()
+                .map(|(k, v)| Some((k.clone(), json_to_toml(v)?)))
+                .collect::<Option<_>>()?,
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(text: &str) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn every_field_is_listed_with_its_default() {
+        let list = fields();
+        assert_eq!(list.iter().map(|f| f.key).collect::<Vec<_>>(), known_keys());
+        let idle = list.iter().find(|f| f.key == "idle_unload").unwrap();
+        assert_eq!(idle.default, toml::Value::String("5m".into()));
+        assert!(
+            !idle.help.contains('#') && !idle.help.contains('\n'),
+            "{}",
+            idle.help
+        );
+    }
+
+    #[test]
+    fn json_values_apply_all_or_nothing() {
+        let base = Settings::default();
+        let new = base
+            .with_json_values(&json(
+                r#"{"idle_unload":"30s","threads":2,"telemetry":true}"#,
+            ))
+            .unwrap();
+        assert_eq!(new.idle_unload.to_string(), "30s");
+        assert_eq!(new.threads.get(), 2);
+        assert!(new.telemetry);
+        assert_eq!(new.values_json()["idle_unload"], "30s");
+        assert_eq!(new.values_json()["threads"], 2);
+
+        let errors = base
+            .with_json_values(&json(
+                r#"{"idle_unload":"30s","threads":65,"telemetry":null,"idle_unlaod":"1m"}"#,
+            ))
+            .unwrap_err();
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(
+            errors["threads"].starts_with("65: "),
+            "{}",
+            errors["threads"]
+        );
+        assert!(
+            errors["threads"].contains("accepted: 0 (automatic"),
+            "{}",
+            errors["threads"]
+        );
+        assert!(
+            errors["telemetry"].contains("null"),
+            "{}",
+            errors["telemetry"]
+        );
+        assert_eq!(
+            errors["idle_unlaod"],
+            "unknown setting; did you mean \"idle_unload\"?"
+        );
+    }
+
+    #[test]
+    fn values_round_trip_through_json() {
+        let settings = Settings::default()
+            .with_json_values(&json(r#"{"slow_operation":"off","microphone":"USB"}"#))
+            .unwrap();
+        let again = Settings::default()
+            .with_json_values(&settings.values_json())
+            .unwrap();
+        assert_eq!(again, settings);
+    }
 }

@@ -27,5 +27,10 @@ pub enum AppEvent {
     Transcribed(Transcription),
     Lifecycle(LifecycleEvent),
     SettingsChanged,
+    /// The level meter's device failed (`generation` names which meter).
+    MeterFailed {
+        generation: u64,
+        why: String,
+    },
     Quit,
 }

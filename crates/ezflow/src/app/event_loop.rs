@@ -11,24 +11,31 @@
 //! with fakes.
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use ezflow_config::settings::Settings;
-use ezflow_control::{Request, Response};
+use ezflow_control::{Event, Request, Response, StateEvent};
 use ezflow_core::capture::EndReason;
+use ezflow_core::lifecycle::LifecycleEvent;
+use ezflow_core::stats::MemoryHistory;
 use ezflow_desktop::hotkey::HotkeyEvent;
 use ezflow_desktop::tray::{Tray, TrayAction};
 
+use super::autostart::Autostart;
 use super::desktop::Desktop;
 use super::dictation::{hotkey_command, Command, Dictation, PhaseKind, Stopped};
 use super::event::AppEvent;
 use super::hotkey::Hotkey;
 use super::insertion::TextOutput;
+use super::library::ModelLibrary;
 use super::model::{LoadEnded, Model};
 use super::problem::LastError;
+use super::publish::EventSink;
 use super::replies::{PendingReplies, Reply};
 use super::settings_change::{changes, SettingsFile};
-use super::speech::{Microphone, Transcriber, Transcription};
+use super::settings_window::{Opened, SettingsWindow};
+use super::speech::{LiveMeter, Microphone, Transcriber, Transcription};
 use super::telemetry::UsageTelemetry;
 use super::view::{self, Facts, View};
 
@@ -40,26 +47,50 @@ pub struct Parts {
     pub transcriber: Box<dyn Transcriber>,
     pub telemetry: Box<dyn UsageTelemetry>,
     pub settings_file: Box<dyn SettingsFile>,
+    /// The control socket's watchers.
+    pub publisher: Arc<dyn EventSink>,
+    pub autostart: Box<dyn Autostart>,
+    pub window: Box<dyn SettingsWindow>,
+    pub library: Box<dyn ModelLibrary>,
 }
 
 /// What ended a turn of the loop.
 enum Next {
     Event(AppEvent),
-    NoticeDue,
+    Deadline,
     Quit,
 }
 
+/// The loop's state. The fields are the parts' (`settings_requests.rs`,
+/// `model_requests.rs` and `meter.rs` add to the loop's methods).
 pub struct App {
-    settings: Settings,
-    dictation: Dictation,
-    output: TextOutput,
-    model: Model,
-    hotkey: Hotkey,
-    replies: PendingReplies,
-    last_error: LastError,
+    pub(super) settings: Settings,
+    pub(super) dictation: Dictation,
+    pub(super) output: TextOutput,
+    pub(super) model: Model,
+    pub(super) hotkey: Hotkey,
+    pub(super) replies: PendingReplies,
+    pub(super) last_error: LastError,
     /// When `main` began, for the uptime in `stats`.
-    started: Instant,
-    parts: Parts,
+    pub(super) started: Instant,
+    pub(super) parts: Parts,
+    /// The loop's own channel, for the level meter's failure.
+    pub(super) events: Sender<AppEvent>,
+    /// The last `state` event published.
+    pub(super) published_state: Option<StateEvent>,
+    pub(super) memory: MemoryHistory,
+    pub(super) meter: Option<MeterState>,
+    pub(super) meter_generation: u64,
+}
+
+/// The running level meter.
+pub struct MeterState {
+    pub(super) input: Box<dyn LiveMeter>,
+    /// The device as it was asked for (`""`: the default input).
+    pub(super) device: String,
+    /// When it stops by itself, unless asked again.
+    pub(super) until: Instant,
+    pub(super) generation: u64,
 }
 
 impl App {
@@ -75,7 +106,12 @@ impl App {
         App {
             model: Model::new(settings.model.clone(), notice_delay),
             settings,
-            dictation: Dictation::new(events),
+            dictation: Dictation::new(events.clone()),
+            events,
+            published_state: None,
+            memory: MemoryHistory::default(),
+            meter: None,
+            meter_generation: 0,
             output: TextOutput::default(),
             hotkey: Hotkey::default(),
             replies: PendingReplies::default(),
@@ -101,11 +137,12 @@ impl App {
         loop {
             match self.next(&inbox) {
                 Next::Event(event) => self.handle(event),
-                Next::NoticeDue => self.notice_due(),
+                Next::Deadline => self.deadline(Instant::now()),
                 Next::Quit => break,
             }
         }
         tracing::info!("quitting");
+        self.stop_meter(None);
         self.dictation.cancel();
         self.hotkey.release();
         self.parts.telemetry.stop();
@@ -119,12 +156,34 @@ impl App {
         self.model.notice_due_at()
     }
 
+    /// The loop's next deadline: the slow-load notice while a load runs,
+    /// the level meter's end while it runs; none when idle.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let meter = self.meter.as_ref().map(|m| m.until);
+        match (self.notice_due_at(), meter) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// A deadline passed: whichever is due acts.
+    pub fn deadline(&mut self, now: Instant) {
+        if self.notice_due_at().is_some_and(|at| at <= now) {
+            self.notice_due();
+        }
+        if self.meter.as_ref().is_some_and(|m| m.until <= now) {
+            tracing::info!("the level meter ran its time; closing the microphone");
+            self.stop_meter(None);
+        }
+        self.show();
+    }
+
     fn next(&self, inbox: &Receiver<AppEvent>) -> Next {
-        let event = match self.notice_due_at() {
+        let event = match self.next_deadline() {
             None => inbox.recv().ok(),
             Some(at) => match inbox.recv_timeout(at.saturating_duration_since(Instant::now())) {
                 Ok(event) => Some(event),
-                Err(RecvTimeoutError::Timeout) => return Next::NoticeDue,
+                Err(RecvTimeoutError::Timeout) => return Next::Deadline,
                 Err(RecvTimeoutError::Disconnected) => None,
             },
         };
@@ -159,11 +218,20 @@ impl App {
             }
             AppEvent::Transcribed(transcription) => self.transcribed(transcription),
             AppEvent::Lifecycle(event) => {
+                let sample = match &event {
+                    LifecycleEvent::Loaded { .. } => Some("load"),
+                    LifecycleEvent::Unloaded { .. } => Some("unload"),
+                    _ => None,
+                };
                 if let Some(ended) = self.model.lifecycle(event, Instant::now()) {
                     self.load_ended(ended);
                 }
+                if let Some(why) = sample {
+                    self.sample_memory(why);
+                }
             }
             AppEvent::SettingsChanged => self.reload_settings(),
+            AppEvent::MeterFailed { generation, why } => self.meter_failed(generation, why),
             AppEvent::Quit => {}
         }
         self.show();
@@ -210,8 +278,76 @@ impl App {
                     return;
                 }
             }
+            Request::Settings => Response::Settings(self.settings_report()),
+            Request::SettingsCheck { values } => self.settings_check(&values),
+            Request::SettingsSet { values } => self.settings_set(&values),
+            Request::AutostartSet { enabled } => self.autostart_set(enabled),
+            Request::Models => self.models_report(),
+            Request::ModelDownload { id } => self.model_download(&id),
+            Request::ModelCancel { id } => self.model_cancel(&id),
+            Request::ModelRemove { id } => self.model_remove(&id),
+            Request::ModelActivate { id } => self.model_activate(&id),
+            Request::ModelImport { path, quantize } => self.model_import(&path, quantize),
+            Request::Telemetry => Response::Telemetry(self.parts.telemetry.report()),
+            Request::TelemetrySet { enabled } => self.telemetry_set(enabled),
+            Request::StatsHistory => {
+                self.sample_memory("request");
+                Response::History(self.history())
+            }
+            Request::Microphones => self.microphones(),
+            Request::LevelMeter { device } => self.level_meter(device),
+            Request::LevelMeterStop => {
+                self.stop_meter(None);
+                self.done()
+            }
+            Request::OpenSettings => match self.open_settings() {
+                Ok(()) => self.done(),
+                Err(e) => Response::error(e),
+            },
+            Request::Watch => {
+                // The server registered the watcher before asking; after
+                // the answer, its first event is the state as it is now.
+                reply.send(self.done());
+                self.published_state = None;
+                return;
+            }
         };
         reply.send(response);
+    }
+
+    /// Starts the settings window, or asks the open one to come to the
+    /// front (the `focus` event). The one path for `open-settings`, the
+    /// tray and the first run.
+    pub fn open_settings(&mut self) -> Result<(), String> {
+        match self.parts.window.open()? {
+            Opened::Started => {}
+            Opened::AlreadyOpen => self.parts.publisher.publish(&Event::Focus),
+        }
+        Ok(())
+    }
+
+    /// The first run: nothing in the models directory and the `model`
+    /// setting names nothing that exists, so dictation cannot work yet;
+    /// the settings window (which shows its setup when `models` says
+    /// nothing is installed) opens by itself.
+    pub fn first_run(&mut self) {
+        if !self.parts.library.is_empty() || self.parts.library.is_installed(&self.settings.model) {
+            return;
+        }
+        tracing::info!("no model is installed yet; opening the settings window to set one up");
+        if let Err(e) = self.open_settings() {
+            tracing::warn!("{e}");
+        }
+    }
+
+    /// Records the app's memory now, because of `why`.
+    pub fn sample_memory(&mut self, why: &'static str) {
+        let pss = ezflow_core::memory::of_process("self").map(|m| m.pss);
+        self.memory.record(ezflow_core::stats::MemorySample {
+            at: ezflow_core::stats::unix_secs(SystemTime::now()),
+            pss_bytes: pss,
+            why,
+        });
     }
 
     /// A start, stop or toggle from the hotkey, the tray or the socket.
@@ -227,6 +363,9 @@ impl App {
         };
         match command {
             Command::Start => {
+                if self.meter.is_some() && self.dictation.phase() == PhaseKind::Idle {
+                    self.stop_meter(Some("a dictation started".to_owned()));
+                }
                 self.dictation.start(
                     &self.settings,
                     &*self.parts.microphone,
@@ -269,13 +408,24 @@ impl App {
         });
         let response = match finished {
             None => return,
-            Some(Ok(())) => last_error.or_done(PhaseKind::Idle.name()),
-            Some(Err(error)) => {
+            Some(result) => {
+                self.sample_memory("dictation");
+                result
+            }
+        };
+        let Self {
+            last_error,
+            replies,
+            ..
+        } = self;
+        let response = match response {
+            Ok(()) => last_error.or_done(PhaseKind::Idle.name()),
+            Err(error) => {
                 last_error.set(error.clone());
                 Response::error(error)
             }
         };
-        self.replies.dictation_done(&response);
+        replies.dictation_done(&response);
     }
 
     fn load_ended(&mut self, ended: LoadEnded) {
@@ -295,7 +445,13 @@ impl App {
         match action {
             TrayAction::ToggleDictation => self.dictate(Command::Toggle, None),
             TrayAction::UnloadModel => self.parts.transcriber.unload(),
-            TrayAction::OpenSettings => self.parts.desktop.open_settings_file(),
+            TrayAction::OpenSettings => {
+                if let Err(e) = self.open_settings() {
+                    // Without the window, the file in the user's editor.
+                    tracing::warn!("{e}");
+                    self.parts.desktop.open_settings_file();
+                }
+            }
             TrayAction::CopyLastTranscript => self
                 .output
                 .copy_last_transcript(&*self.parts.desktop, &mut self.last_error),
@@ -320,7 +476,7 @@ impl App {
     /// Applies the settings file again. A hotkey that could not be
     /// registered (taken by another application, or lost) is tried again
     /// even when its setting is unchanged.
-    fn reload_settings(&mut self) {
+    pub(super) fn reload_settings(&mut self) {
         let new = self.parts.settings_file.load();
         let retry_hotkey = !self.hotkey.is_registered() && new.hotkey == self.settings.hotkey;
         self.apply_settings(new);
@@ -336,6 +492,7 @@ impl App {
         tracing::info!("settings changed");
         let changed = changes(&self.settings, &new);
         self.settings = new;
+        self.parts.publisher.publish(&Event::Settings);
         if changed.model {
             match self.parts.transcriber.set_model(&self.settings.model) {
                 Ok(()) => self.model.id = self.settings.model.clone(),
@@ -349,17 +506,23 @@ impl App {
                     self.settings.idle_unload,
                 ));
         }
-        if changed.hotkey {
+        // A hotkey the settings window registered before saving is in
+        // place already.
+        if changed.hotkey && !self.hotkey.is(&self.settings.hotkey) {
             self.register_hotkey();
         }
         if changed.telemetry {
             self.parts.telemetry.stop();
             self.parts.telemetry.start(&self.settings);
+            self.parts.publisher.publish(&Event::Telemetry);
+        }
+        if changed.model {
+            self.parts.publisher.publish(&Event::Models);
         }
     }
 
     /// `done` with the dictation's phase.
-    fn done(&self) -> Response {
+    pub(super) fn done(&self) -> Response {
         Response::done(self.dictation.phase().name())
     }
 
@@ -386,10 +549,21 @@ impl App {
         })
     }
 
-    /// Brings the tray up to date with the state.
-    pub fn show(&self) {
+    /// Brings the tray up to date with the state, and tells the watchers
+    /// when the state changed.
+    pub fn show(&mut self) {
+        let view = self.view();
         if let Some(tray) = &self.parts.tray {
-            tray.show(&self.view().tray);
+            tray.show(&view.tray);
+        }
+        let state = StateEvent {
+            state: view.status.state,
+            model: view.status.model,
+            model_loaded: view.status.model_loaded,
+        };
+        if self.published_state.as_ref() != Some(&state) {
+            self.parts.publisher.publish(&Event::State(state.clone()));
+            self.published_state = Some(state);
         }
     }
 }

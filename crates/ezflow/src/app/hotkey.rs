@@ -44,6 +44,29 @@ impl Hotkey {
         }
     }
 
+    /// Whether the registered shortcut is the one `hotkey` names.
+    pub fn is(&self, hotkey: &str) -> bool {
+        match (self.shortcut(), hotkey.parse::<Shortcut>()) {
+            (Some(registered), Ok(wanted)) => *registered == wanted,
+            _ => false,
+        }
+    }
+
+    /// Registers `hotkey` in place of the current one, which is released
+    /// only once the new one works: if it cannot be registered (taken by
+    /// another program), the current one stays and `Err` says why, in one
+    /// line fit to show beside the setting.
+    pub fn replace(&mut self, hotkey: &str, desktop: &dyn Desktop) -> Result<(), String> {
+        let shortcut: Shortcut = hotkey.parse().map_err(|e| format!("{hotkey:?}: {e}"))?;
+        let listener = desktop
+            .register_hotkey(&shortcut)
+            .map_err(|e| format!("{shortcut} cannot be used: {e}"))?;
+        self.release();
+        self.problem = None;
+        self.listener = Some(listener);
+        Ok(())
+    }
+
     /// The desktop ended the registration (the portal session closed).
     pub fn lost(&mut self, hotkey: &str, reason: &str) {
         // Already gone on the desktop's side: dropping is all that is left.

@@ -15,6 +15,8 @@ pub trait SettingsFile {
     /// threshold, a process-wide setting of the logging layer.
     fn load(&self) -> Settings;
     fn save(&self, settings: &Settings) -> Result<(), SettingsError>;
+    /// Where the file is, as the settings window shows it.
+    fn path(&self) -> String;
 }
 
 /// The running parts a change of settings touches.

@@ -10,7 +10,9 @@ use std::io;
 use std::time::Duration;
 
 use ezflow_core::audio::Clip;
-use ezflow_core::capture::{CaptureError, CaptureOptions, CapturedAudio, EndReason};
+use ezflow_core::capture::{
+    CaptureError, CaptureOptions, CapturedAudio, EndReason, OnFailure, OnLevel,
+};
 use ezflow_core::engine::{DecodeOptions, Transcript};
 use ezflow_core::lifecycle::{LifecycleError, UnloadPolicy};
 
@@ -21,6 +23,19 @@ pub type OnRecordingEnd = Box<dyn FnOnce(EndReason) + Send>;
 
 /// Opens the microphone.
 pub trait Microphone {
+    /// The input devices' names.
+    fn devices(&self) -> Result<Vec<String>, CaptureError>;
+    /// The default input's name, if there is one.
+    fn default_device(&self) -> Option<String>;
+    /// Opens `device` (`None`: the default input) to measure its level;
+    /// `on_level` gets each level and `on_failure` a failure, both on the
+    /// audio thread. The device closes when the meter is dropped.
+    fn meter(
+        &self,
+        device: Option<&str>,
+        on_level: OnLevel,
+        on_failure: OnFailure,
+    ) -> Result<Box<dyn LiveMeter>, CaptureError>;
     /// Starts recording with `options`; `on_end` is told if the recording
     /// ends by itself (maximum length, device lost), not when it is stopped
     /// or cancelled.
@@ -40,6 +55,11 @@ pub trait LiveRecording {
     fn stop(self: Box<Self>) -> Result<CapturedAudio, CaptureError>;
     /// Closes the device and discards the audio.
     fn cancel(self: Box<Self>);
+}
+
+/// A level meter's open device; dropping it closes the device.
+pub trait LiveMeter {
+    fn device(&self) -> &str;
 }
 
 /// A finished transcription, as the worker reports it.

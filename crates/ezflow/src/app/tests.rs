@@ -16,9 +16,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use ezflow_config::settings::{HotkeyMode, Settings, SettingsError};
-use ezflow_control::{Request, Response, StatusReport};
+use ezflow_control::{
+    Event, ImportQuantize, LevelEvent, ModelsReport, Request, Response, StatusReport,
+    TelemetryReport,
+};
 use ezflow_core::audio::{clip_from_samples, Clip};
-use ezflow_core::capture::{CaptureError, CaptureOptions, CapturedAudio, EndReason, InputFormat};
+use ezflow_core::capture::{
+    CaptureError, CaptureOptions, CapturedAudio, EndReason, InputFormat, Level, OnFailure, OnLevel,
+};
 use ezflow_core::engine::{DecodeOptions, Transcript};
 use ezflow_core::lifecycle::{LifecycleEvent, UnloadPolicy};
 use ezflow_desktop::hotkey::{HotkeyError, HotkeyEvent, HotkeyListener, Shortcut};
@@ -26,15 +31,20 @@ use ezflow_desktop::insert::{InsertError, InsertMethod, Insertion, TextInserter}
 use ezflow_desktop::notify::NotifyError;
 use ezflow_desktop::tray::{Tray, TrayAction, TrayState, TrayView};
 
+use super::autostart::Autostart;
 use super::desktop::{Desktop, Notices};
 use super::event::AppEvent;
 use super::event_loop::{App, Parts};
 use super::insertion::NO_SPEECH;
+use super::library::ModelLibrary;
+use super::meter::METER_SPAN;
 use super::model::ModelLoad;
+use super::publish::EventSink;
 use super::replies::Reply;
 use super::settings_change::SettingsFile;
+use super::settings_window::{Opened, SettingsWindow};
 use super::speech::{
-    LiveRecording, Microphone, OnRecordingEnd, OnTranscribed, Transcriber, Transcription,
+    LiveMeter, LiveRecording, Microphone, OnRecordingEnd, OnTranscribed, Transcriber, Transcription,
 };
 use super::telemetry::UsageTelemetry;
 
@@ -76,6 +86,22 @@ struct World {
     telemetry_dictations: Vec<String>,
     settings_file: Settings,
     saved: Vec<Settings>,
+    save_fails: bool,
+    // The watchers, autostart, the window and the library.
+    published: Vec<Event>,
+    autostart: bool,
+    window_installed: bool,
+    window_open: bool,
+    windows_started: usize,
+    settings_files_opened: usize,
+    installed: Vec<String>,
+    downloads: Vec<String>,
+    removed: Vec<String>,
+    // The level meter.
+    on_level: Option<OnLevel>,
+    on_meter_failure: Option<OnFailure>,
+    meters_opened: Vec<Option<String>>,
+    meters_closed: usize,
 }
 
 type Shared = Arc<Mutex<World>>;
@@ -133,7 +159,9 @@ impl Desktop for FakeDesktop {
         Ok(Box::new(FakeNotices(Arc::clone(&self.0))))
     }
 
-    fn open_settings_file(&self) {}
+    fn open_settings_file(&self) {
+        lock(&self.0).settings_files_opened += 1;
+    }
 }
 
 struct FakeHotkey {
@@ -190,7 +218,47 @@ impl Notices for FakeNotices {
 
 struct FakeMicrophone(Shared);
 
+struct FakeMeter(Shared);
+
+impl LiveMeter for FakeMeter {
+    fn device(&self) -> &str {
+        "fake microphone"
+    }
+}
+
+impl Drop for FakeMeter {
+    fn drop(&mut self) {
+        lock(&self.0).meters_closed += 1;
+    }
+}
+
 impl Microphone for FakeMicrophone {
+    fn devices(&self) -> Result<Vec<String>, CaptureError> {
+        Ok(vec!["default".to_owned(), "fake microphone".to_owned()])
+    }
+
+    fn default_device(&self) -> Option<String> {
+        Some("default".to_owned())
+    }
+
+    fn meter(
+        &self,
+        device: Option<&str>,
+        on_level: OnLevel,
+        on_failure: OnFailure,
+    ) -> Result<Box<dyn LiveMeter>, CaptureError> {
+        let mut world = lock(&self.0);
+        if world.microphone_missing {
+            return Err(CaptureError::NoDevice {
+                reason: "no capture devices".to_owned(),
+            });
+        }
+        world.meters_opened.push(device.map(str::to_owned));
+        world.on_level = Some(on_level);
+        world.on_meter_failure = Some(on_failure);
+        Ok(Box::new(FakeMeter(Arc::clone(&self.0))))
+    }
+
     fn start(
         &self,
         options: &CaptureOptions,
@@ -280,6 +348,13 @@ impl Transcriber for FakeTranscriber {
 struct FakeTelemetry(Shared);
 
 impl UsageTelemetry for FakeTelemetry {
+    fn report(&self) -> TelemetryReport {
+        TelemetryReport {
+            enabled: lock(&self.0).settings_file.telemetry,
+            ..TelemetryReport::default()
+        }
+    }
+
     fn start(&mut self, _settings: &Settings) {
         lock(&self.0).telemetry_starts += 1;
     }
@@ -300,9 +375,107 @@ impl SettingsFile for FakeSettingsFile {
 
     fn save(&self, settings: &Settings) -> Result<(), SettingsError> {
         let mut world = lock(&self.0);
+        if world.save_fails {
+            return Err(SettingsError::Save {
+                path: PathBuf::from("/config/settings.toml"),
+                step: "write".to_owned(),
+                source: std::io::Error::from(std::io::ErrorKind::StorageFull),
+            });
+        }
         world.saved.push(settings.clone());
         world.settings_file = settings.clone();
         Ok(())
+    }
+
+    fn path(&self) -> String {
+        "/config/settings.toml".to_owned()
+    }
+}
+
+struct FakePublisher(Shared);
+
+impl EventSink for FakePublisher {
+    fn publish(&self, event: &Event) {
+        lock(&self.0).published.push(event.clone());
+    }
+}
+
+struct FakeAutostart(Shared);
+
+impl Autostart for FakeAutostart {
+    fn enabled(&self) -> bool {
+        lock(&self.0).autostart
+    }
+
+    fn set(&self, enabled: bool) -> Result<(), String> {
+        lock(&self.0).autostart = enabled;
+        Ok(())
+    }
+}
+
+struct FakeWindow(Shared);
+
+impl SettingsWindow for FakeWindow {
+    fn open(&self) -> Result<Opened, String> {
+        let mut world = lock(&self.0);
+        if !world.window_installed {
+            return Err("the settings window (ezflow-settings) is not installed".to_owned());
+        }
+        if world.window_open {
+            return Ok(Opened::AlreadyOpen);
+        }
+        world.window_open = true;
+        world.windows_started += 1;
+        Ok(Opened::Started)
+    }
+}
+
+struct FakeLibrary(Shared);
+
+impl ModelLibrary for FakeLibrary {
+    fn report(&self, active: &str, loaded: bool, _english: bool) -> Result<ModelsReport, String> {
+        let world = lock(&self.0);
+        Ok(ModelsReport {
+            active: active.to_owned(),
+            active_installed: world.installed.iter().any(|m| m == active),
+            loaded,
+            recommended: "base.en".to_owned(),
+            ..ModelsReport::default()
+        })
+    }
+
+    fn download(&self, id: &str) -> Result<(), String> {
+        lock(&self.0).downloads.push(id.to_owned());
+        Ok(())
+    }
+
+    fn cancel(&self, id: &str) -> Result<(), String> {
+        let mut world = lock(&self.0);
+        let before = world.downloads.len();
+        world.downloads.retain(|d| d != id);
+        if world.downloads.len() == before {
+            return Err(format!("{id} is not downloading"));
+        }
+        Ok(())
+    }
+
+    fn remove(&self, id: &str) -> Result<(), String> {
+        let mut world = lock(&self.0);
+        world.installed.retain(|m| m != id);
+        world.removed.push(id.to_owned());
+        Ok(())
+    }
+
+    fn import(&self, _path: &str, _quantize: Option<ImportQuantize>) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn is_installed(&self, id: &str) -> bool {
+        lock(&self.0).installed.iter().any(|m| m == id)
+    }
+
+    fn is_empty(&self) -> bool {
+        lock(&self.0).installed.is_empty()
     }
 }
 
@@ -330,6 +503,8 @@ impl Harness {
     fn start_in(world: World, settings: Settings) -> Harness {
         let world = Arc::new(Mutex::new(World {
             settings_file: settings.clone(),
+            window_installed: true,
+            installed: vec![MODEL.to_owned()],
             ..world
         }));
         let (events, inbox) = mpsc::channel();
@@ -340,6 +515,10 @@ impl Harness {
             transcriber: Box::new(FakeTranscriber(Arc::clone(&world))),
             telemetry: Box::new(FakeTelemetry(Arc::clone(&world))),
             settings_file: Box::new(FakeSettingsFile(Arc::clone(&world))),
+            publisher: Arc::new(FakePublisher(Arc::clone(&world))),
+            autostart: Box::new(FakeAutostart(Arc::clone(&world))),
+            window: Box::new(FakeWindow(Arc::clone(&world))),
+            library: Box::new(FakeLibrary(Arc::clone(&world))),
         };
         let mut app = App::new(
             settings,
@@ -921,4 +1100,402 @@ fn quitting_cancels_the_recording_and_releases_the_hotkey_and_the_tray() {
     assert_eq!(h.world().cancelled, 1);
     assert_eq!(h.world().released, vec![HOTKEY]);
     assert!(h.world().tray_shut_down);
+}
+
+// ---------------------------------------------------------------------------
+// The settings window's requests.
+
+fn values(json: &str) -> serde_json::Map<String, serde_json::Value> {
+    serde_json::from_str(json).expect("JSON object")
+}
+
+impl Harness {
+    /// The one answer to `request`.
+    fn answer(&mut self, request: Request) -> Response {
+        let mut got = answers(&self.ask(request));
+        assert_eq!(got.len(), 1, "{got:?}");
+        got.remove(0)
+    }
+
+    fn published(&self) -> Vec<Event> {
+        self.world().published.clone()
+    }
+
+    fn forget_published(&mut self) {
+        self.world().published.clear();
+    }
+}
+
+#[test]
+fn settings_set_saves_applies_as_a_reload_and_tells_the_watchers() {
+    let mut h = Harness::start(settings(HotkeyMode::PushToTalk));
+    h.forget_published();
+    let answer = h.answer(Request::SettingsSet {
+        values: values(r#"{"idle_unload":"30s","hotkey_mode":"toggle"}"#),
+    });
+    let Response::Settings(report) = answer else {
+        panic!("{answer:?}")
+    };
+    assert_eq!(report.values["idle_unload"], "30s");
+    assert_eq!(report.values["hotkey_mode"], "toggle");
+    assert_eq!(report.path, "/config/settings.toml");
+    assert!(report.fields.iter().any(|f| f.key == "idle_unload"));
+    let saved = h.world().saved.clone();
+    assert_eq!(saved.len(), 1);
+    assert_eq!(saved[0].idle_unload.to_string(), "30s");
+    assert_eq!(
+        h.world().policies,
+        vec![UnloadPolicy::After(Duration::from_secs(30))],
+        "applied like a reload"
+    );
+    assert_eq!(h.published(), vec![Event::Settings]);
+    // Toggle mode applies from the next press.
+    h.press();
+    h.press();
+    assert_eq!(h.state(), "transcribing");
+}
+
+#[test]
+fn settings_check_and_a_refused_set_change_nothing() {
+    let mut h = Harness::start(settings(HotkeyMode::PushToTalk));
+    h.forget_published();
+    let answer = h.answer(Request::SettingsCheck {
+        values: values(r#"{"threads":4}"#),
+    });
+    let Response::Settings(report) = answer else {
+        panic!("{answer:?}")
+    };
+    assert_eq!(report.values["threads"], 4);
+    let answer = h.answer(Request::SettingsSet {
+        values: values(r#"{"idle_unload":"30s","threads":65,"hotkey":"Ctrl+Foo"}"#),
+    });
+    let Response::FieldErrors { field_errors, .. } = answer else {
+        panic!("{answer:?}")
+    };
+    assert_eq!(
+        field_errors.keys().collect::<Vec<_>>(),
+        vec!["hotkey", "threads"]
+    );
+    assert!(
+        field_errors["hotkey"].starts_with("\"Ctrl+Foo\": "),
+        "{field_errors:?}"
+    );
+    assert!(h.world().saved.is_empty(), "all or nothing");
+    assert!(h.world().policies.is_empty());
+    assert!(h.published().is_empty());
+    assert_eq!(h.world().registered, vec![HOTKEY], "nothing was registered");
+}
+
+#[test]
+fn a_hotkey_taken_by_another_program_is_a_field_error_and_the_old_one_stays() {
+    let mut h = Harness::start(settings(HotkeyMode::PushToTalk));
+    h.world().hotkey_taken = true;
+    let answer = h.answer(Request::SettingsSet {
+        values: values(r#"{"hotkey":"Super+H","idle_unload":"30s"}"#),
+    });
+    let Response::FieldErrors { field_errors, .. } = answer else {
+        panic!("{answer:?}")
+    };
+    assert!(
+        field_errors["hotkey"].contains("already taken"),
+        "{field_errors:?}"
+    );
+    assert!(h.world().saved.is_empty(), "the file is unchanged");
+    assert!(h.world().released.is_empty(), "the old hotkey is kept");
+    assert_eq!(
+        h.status().hotkey.as_deref(),
+        Some("Ctrl+Alt+Space (push-to-talk)")
+    );
+
+    // Free again: registered before the save, not twice.
+    h.world().hotkey_taken = false;
+    let answer = h.answer(Request::SettingsSet {
+        values: values(r#"{"hotkey":"Super+H"}"#),
+    });
+    assert!(answer.is_ok(), "{answer:?}");
+    assert_eq!(h.world().registered, vec![HOTKEY, "Super+H"]);
+    assert_eq!(h.world().released, vec![HOTKEY]);
+    assert_eq!(h.status().hotkey.as_deref(), Some("Super+H (push-to-talk)"));
+}
+
+#[test]
+fn a_failed_save_is_an_error_and_the_old_hotkey_comes_back() {
+    let mut h = Harness::start(settings(HotkeyMode::PushToTalk));
+    h.world().save_fails = true;
+    let answer = h.answer(Request::SettingsSet {
+        values: values(r#"{"hotkey":"Super+H"}"#),
+    });
+    let error = answer.error_text().expect("an error").to_owned();
+    assert!(
+        error.starts_with("the settings were not saved: "),
+        "{error}"
+    );
+    assert_eq!(
+        h.status().hotkey.as_deref(),
+        Some("Ctrl+Alt+Space (push-to-talk)")
+    );
+}
+
+#[test]
+fn watchers_get_every_state_change_and_the_state_right_after_watch() {
+    let mut h = Harness::start(settings(HotkeyMode::PushToTalk));
+    h.forget_published();
+    let watch = h.ask(Request::Watch);
+    assert_eq!(answers(&watch), vec![Response::done("idle")]);
+    let states = |h: &Harness| -> Vec<String> {
+        h.published()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::State(s) => Some(s.state),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(states(&h), vec!["idle"]);
+    h.set_model_load(loaded());
+    h.press();
+    h.release();
+    h.transcribed("hello");
+    assert_eq!(
+        states(&h),
+        vec!["idle", "recording", "transcribing", "idle"]
+    );
+    // Nothing changed, nothing said.
+    h.handle(AppEvent::Tray(TrayAction::UnloadModel));
+    assert_eq!(states(&h).len(), 4);
+}
+
+#[test]
+fn open_settings_starts_the_window_once_then_brings_it_to_the_front() {
+    let mut h = Harness::start(settings(HotkeyMode::PushToTalk));
+    assert_eq!(h.answer(Request::OpenSettings), Response::done("idle"));
+    assert_eq!(h.world().windows_started, 1);
+    h.forget_published();
+    assert_eq!(h.answer(Request::OpenSettings), Response::done("idle"));
+    h.handle(AppEvent::Tray(TrayAction::OpenSettings));
+    assert_eq!(h.world().windows_started, 1);
+    assert_eq!(h.published(), vec![Event::Focus, Event::Focus]);
+    assert_eq!(h.world().settings_files_opened, 0);
+}
+
+#[test]
+fn without_the_window_open_settings_says_so_and_the_tray_opens_the_file() {
+    let world = World {
+        window_installed: false,
+        ..World::default()
+    };
+    let mut h = Harness::start_in(world, settings(HotkeyMode::PushToTalk));
+    h.world().window_installed = false;
+    let answer = h.answer(Request::OpenSettings);
+    assert!(
+        answer.error_text().unwrap().contains("not installed"),
+        "{answer:?}"
+    );
+    h.handle(AppEvent::Tray(TrayAction::OpenSettings));
+    assert_eq!(h.world().settings_files_opened, 1);
+}
+
+#[test]
+fn the_first_run_opens_the_window_only_when_no_model_is_installed() {
+    let mut h = Harness::start(settings(HotkeyMode::PushToTalk));
+    h.app.first_run();
+    assert_eq!(h.world().windows_started, 0);
+    h.world().installed.clear();
+    h.app.first_run();
+    assert_eq!(h.world().windows_started, 1);
+}
+
+#[test]
+fn model_requests_check_before_they_change_anything() {
+    let mut h = Harness::start(settings(HotkeyMode::PushToTalk));
+    let answer = h.answer(Request::ModelActivate {
+        id: "small.en".into(),
+    });
+    assert!(
+        answer.error_text().unwrap().contains("not installed"),
+        "{answer:?}"
+    );
+    let answer = h.answer(Request::ModelRemove { id: MODEL.into() });
+    assert!(
+        answer.error_text().unwrap().contains("in use"),
+        "{answer:?}"
+    );
+    assert!(h.world().removed.is_empty());
+    assert!(h.world().saved.is_empty());
+
+    h.forget_published();
+    let answer = h.answer(Request::ModelDownload {
+        id: "base.en".into(),
+    });
+    assert!(matches!(answer, Response::Models(_)), "{answer:?}");
+    assert_eq!(h.world().downloads, vec!["base.en"]);
+    assert_eq!(h.published(), vec![Event::Models]);
+    assert!(h
+        .answer(Request::ModelCancel {
+            id: "base.en".into()
+        })
+        .is_ok());
+    assert!(!h
+        .answer(Request::ModelCancel {
+            id: "base.en".into()
+        })
+        .is_ok());
+}
+
+#[test]
+fn model_activate_writes_the_setting_and_starts_the_load() {
+    let mut h = Harness::start(settings(HotkeyMode::PushToTalk));
+    h.world().installed.push("base.en".into());
+    h.forget_published();
+    let answer = h.answer(Request::ModelActivate {
+        id: "base.en".into(),
+    });
+    let Response::Models(report) = answer else {
+        panic!("{answer:?}")
+    };
+    assert_eq!(report.active, "base.en");
+    assert_eq!(
+        h.world().saved.last().map(|s| s.model.clone()),
+        Some("base.en".into())
+    );
+    assert_eq!(h.world().models, vec!["base.en"]);
+    assert_eq!(h.world().preloads, 1);
+    assert_eq!(h.status().model, "base.en");
+    let published = h.published();
+    assert!(published.contains(&Event::Settings), "{published:?}");
+    assert!(published.contains(&Event::Models), "{published:?}");
+    // The old model can go now.
+    assert!(h.answer(Request::ModelRemove { id: MODEL.into() }).is_ok());
+}
+
+#[test]
+fn telemetry_set_goes_through_the_settings_file() {
+    let mut h = Harness::start(settings(HotkeyMode::PushToTalk));
+    h.forget_published();
+    let answer = h.answer(Request::TelemetrySet { enabled: true });
+    let Response::Telemetry(report) = answer else {
+        panic!("{answer:?}")
+    };
+    assert!(report.enabled);
+    assert!(h.world().saved.last().unwrap().telemetry);
+    assert_eq!(h.world().telemetry_starts, 2, "restarted with consent");
+    assert_eq!(h.published(), vec![Event::Settings, Event::Telemetry]);
+}
+
+#[test]
+fn autostart_set_answers_with_the_settings() {
+    let mut h = Harness::start(settings(HotkeyMode::PushToTalk));
+    let answer = h.answer(Request::AutostartSet { enabled: true });
+    let Response::Settings(report) = answer else {
+        panic!("{answer:?}")
+    };
+    assert!(report.start_at_login);
+}
+
+#[test]
+fn the_level_meter_runs_until_its_deadline_and_is_refused_while_recording() {
+    let mut h = Harness::start(settings(HotkeyMode::PushToTalk));
+    assert!(h.app.next_deadline().is_none(), "idle has no deadline");
+    let asked = Instant::now();
+    assert_eq!(
+        h.answer(Request::LevelMeter { device: "".into() }),
+        Response::done("idle")
+    );
+    assert_eq!(h.world().meters_opened, vec![None]);
+    let due = h.app.next_deadline().expect("the meter's deadline");
+    assert!(due >= asked + METER_SPAN);
+
+    // Levels go straight to the watchers.
+    h.forget_published();
+    let mut on_level = h.world().on_level.take().expect("a meter runs");
+    on_level(Level {
+        rms: 0.25,
+        peak: 0.5,
+    });
+    assert_eq!(
+        h.published(),
+        vec![Event::Level(LevelEvent {
+            device: String::new(),
+            rms: 0.25,
+            peak: 0.5
+        })]
+    );
+
+    // Asked again: the same device stays open, the deadline moves.
+    h.answer(Request::LevelMeter { device: "".into() });
+    assert_eq!(h.world().meters_opened.len(), 1);
+    let later = h.app.next_deadline().unwrap();
+    assert!(later >= due);
+
+    h.app.deadline(later);
+    assert_eq!(h.world().meters_closed, 1);
+    assert!(h.app.next_deadline().is_none());
+    assert!(h
+        .published()
+        .iter()
+        .any(|e| matches!(e, Event::LevelFinished(f) if f.error.is_none())));
+
+    // A dictation closes a running meter; a meter is refused while one records.
+    h.answer(Request::LevelMeter {
+        device: "fake microphone".into(),
+    });
+    h.press();
+    assert_eq!(h.world().meters_closed, 2);
+    let answer = h.answer(Request::LevelMeter { device: "".into() });
+    assert!(answer.error_text().unwrap().contains("busy"), "{answer:?}");
+}
+
+#[test]
+fn a_failing_meter_device_says_why() {
+    let mut h = Harness::start(settings(HotkeyMode::PushToTalk));
+    h.answer(Request::LevelMeter { device: "".into() });
+    h.forget_published();
+    let fail = h.world().on_meter_failure.take().unwrap();
+    fail("device unplugged".to_owned());
+    h.settle();
+    assert_eq!(h.world().meters_closed, 1);
+    let finished = h.published();
+    let Some(Event::LevelFinished(f)) = finished.first() else {
+        panic!("{finished:?}")
+    };
+    assert!(
+        f.error.as_deref().unwrap().contains("device unplugged"),
+        "{f:?}"
+    );
+
+    h.world().microphone_missing = true;
+    let answer = h.answer(Request::LevelMeter { device: "".into() });
+    assert!(
+        answer.error_text().unwrap().contains("no microphone"),
+        "{answer:?}"
+    );
+}
+
+#[test]
+fn stats_history_has_the_dictation_and_memory_taken_on_events() {
+    let mut h = Harness::start(settings(HotkeyMode::PushToTalk));
+    h.set_model_load(loaded());
+    h.press();
+    h.release();
+    h.transcribed("hello");
+    let answer = h.answer(Request::StatsHistory);
+    let Response::History(history) = answer else {
+        panic!("{answer:?}")
+    };
+    assert_eq!(history.dictations.len(), 1);
+    assert_eq!(history.dictations[0].audio_ms, 1000);
+    let why: Vec<_> = history.memory.iter().map(|m| m.why.as_str()).collect();
+    assert_eq!(why, vec!["dictation", "request"]);
+}
+
+#[test]
+fn microphones_lists_the_devices_and_the_default() {
+    let mut h = Harness::start(settings(HotkeyMode::PushToTalk));
+    let answer = h.answer(Request::Microphones);
+    let Response::Microphones(report) = answer else {
+        panic!("{answer:?}")
+    };
+    assert_eq!(report.devices.len(), 2);
+    assert!(report.devices[0].is_default);
+    assert_eq!(report.selected, "");
 }

@@ -28,9 +28,12 @@ use anyhow::Context as _;
 use ezflow_config::settings::{Settings, SettingsError};
 use ezflow_control::{self as control, ControlServer, Request, Response};
 use ezflow_core::audio::Clip;
-use ezflow_core::capture::{CaptureError, CaptureOptions, CapturedAudio, Recording};
+use ezflow_core::capture::{
+    self, CaptureError, CaptureOptions, CapturedAudio, LevelMeter, OnFailure, OnLevel, Recording,
+};
 use ezflow_core::engine::DecodeOptions;
 use ezflow_core::lifecycle::{ModelManager, UnloadPolicy};
+use ezflow_core::models::ModelStore;
 use ezflow_core::telemetry::schema::Surface;
 use ezflow_core::telemetry::{Delivery, SendPolicy, Sender as TelemetrySender, Telemetry};
 use ezflow_desktop::hotkey::{self, HotkeyError, HotkeyListener, Shortcut};
@@ -38,14 +41,18 @@ use ezflow_desktop::insert::{self, DisplayEnv, InsertError, TextInserter};
 use ezflow_desktop::notify::{Notifier, NotifyError};
 use ezflow_desktop::tray::{self, TrayState, TrayView};
 
+use super::autostart::{Autostart, XdgAutostart};
 use super::desktop::{Desktop, Notices};
+use super::downloads::StoreLibrary;
 use super::event::AppEvent;
 use super::event_loop::{App, Parts};
 use super::model::{self, ModelLoad};
+use super::publish::EventSink;
 use super::replies::Reply;
 use super::settings_change::SettingsFile;
+use super::settings_window::WindowLauncher;
 use super::speech::{
-    LiveRecording, Microphone, OnRecordingEnd, OnTranscribed, Transcriber, Transcription,
+    LiveMeter, LiveRecording, Microphone, OnRecordingEnd, OnTranscribed, Transcriber, Transcription,
 };
 use super::telemetry::UsageTelemetry;
 use super::{settings_watch, signals};
@@ -53,6 +60,9 @@ use crate::engine_options;
 
 /// The RemoteDesktop portal's restore token, in the state directory.
 const PORTAL_TOKEN_FILE: &str = "remote-desktop-portal.token";
+/// Set to `1` to keep the first run from opening the settings window (tests
+/// and CI, where a window would be in the way).
+pub const NO_FIRST_RUN_ENV: &str = "EZFLOW_NO_FIRST_RUN";
 
 /// Runs the app until Quit. `started` is when `main` began.
 pub fn run(started: Instant) -> anyhow::Result<ExitCode> {
@@ -121,6 +131,7 @@ pub fn run(started: Instant) -> anyhow::Result<ExitCode> {
     ));
     forward_lifecycle(&manager, events.clone())?;
 
+    let publisher: Arc<dyn EventSink> = Arc::new(server.publisher());
     let handler_events = events.clone();
     let server = server
         .serve(move |request: Request| {
@@ -146,6 +157,16 @@ pub fn run(started: Instant) -> anyhow::Result<ExitCode> {
         transcriber: Box::new(ManagedModel(manager)),
         telemetry: Box::new(QueuedTelemetry::default()),
         settings_file: Box::new(SettingsOnDisk),
+        publisher: Arc::clone(&publisher),
+        autostart: match XdgAutostart::for_this_user() {
+            Some(autostart) => Box::new(autostart),
+            None => Box::new(NoAutostart),
+        },
+        window: Box::new(WindowLauncher::default()),
+        library: Box::new(StoreLibrary::new(
+            ModelStore::open_default().context("cannot find the models directory")?,
+            publisher,
+        )),
     };
     let mut app = App::new(
         settings,
@@ -164,6 +185,12 @@ pub fn run(started: Instant) -> anyhow::Result<ExitCode> {
         tracing::warn!("settings changes will not be picked up until restart: {e}");
     }
     app.show();
+    app.sample_memory("start");
+    if std::env::var(NO_FIRST_RUN_ENV).is_ok_and(|v| v.trim() == "1") {
+        tracing::debug!("{NO_FIRST_RUN_ENV}=1: no settings window at the first run");
+    } else {
+        app.first_run();
+    }
     tracing::info!(
         "startup complete in {} ms (control socket {} ms, tray {} ms, settings {} ms, hotkey {} ms)",
         started.elapsed().as_millis(),
@@ -246,10 +273,47 @@ impl Desktop for DesktopSession {
     }
 }
 
+/// Where no autostart directory can be found (no `HOME`): always off, and
+/// turning it on says why not.
+struct NoAutostart;
+
+impl Autostart for NoAutostart {
+    fn enabled(&self) -> bool {
+        false
+    }
+
+    fn set(&self, _enabled: bool) -> Result<(), String> {
+        Err("there is no autostart directory: neither XDG_CONFIG_HOME nor HOME is set".to_owned())
+    }
+}
+
 /// The system's microphone, through `ezflow_core::capture`.
 struct SystemMicrophone;
 
+impl LiveMeter for LevelMeter {
+    fn device(&self) -> &str {
+        LevelMeter::device(self)
+    }
+}
+
 impl Microphone for SystemMicrophone {
+    fn devices(&self) -> Result<Vec<String>, CaptureError> {
+        capture::input_devices()
+    }
+
+    fn default_device(&self) -> Option<String> {
+        capture::default_input_device()
+    }
+
+    fn meter(
+        &self,
+        device: Option<&str>,
+        on_level: OnLevel,
+        on_failure: OnFailure,
+    ) -> Result<Box<dyn LiveMeter>, CaptureError> {
+        Ok(Box::new(LevelMeter::start(device, on_level, on_failure)?))
+    }
+
     fn start(
         &self,
         options: &CaptureOptions,
@@ -331,6 +395,39 @@ struct QueuedTelemetry {
 }
 
 impl UsageTelemetry for QueuedTelemetry {
+    fn report(&self) -> ezflow_control::TelemetryReport {
+        let Some(t) = &self.telemetry else {
+            return ezflow_control::TelemetryReport {
+                explanation: super::telemetry::EXPLANATION.to_owned(),
+                ..Default::default()
+            };
+        };
+        let next_batch = match t.preview() {
+            Ok(batch) => batch.and_then(|b| serde_json::to_value(b).ok()),
+            Err(e) => {
+                tracing::warn!("cannot read the telemetry queue: {e}");
+                None
+            }
+        };
+        let sent = t
+            .sent_log()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|record| ezflow_control::SentBatch {
+                sent_at: super::telemetry::rfc3339(record.at),
+                outcome: record.outcome,
+                batch: record.batch.and_then(|b| serde_json::to_value(b).ok()),
+            })
+            .collect();
+        ezflow_control::TelemetryReport {
+            enabled: t.is_enabled(),
+            endpoint: t.endpoint().map(str::to_owned),
+            explanation: super::telemetry::EXPLANATION.to_owned(),
+            next_batch,
+            sent,
+        }
+    }
+
     fn start(&mut self, settings: &Settings) {
         self.telemetry = crate::telemetry::open(settings);
         let Some(t) = &self.telemetry else { return };
@@ -387,5 +484,11 @@ impl SettingsFile for SettingsOnDisk {
 
     fn save(&self, settings: &Settings) -> Result<(), SettingsError> {
         settings.save()
+    }
+
+    fn path(&self) -> String {
+        ezflow_config::paths::settings_file()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
     }
 }

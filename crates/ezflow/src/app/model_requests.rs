@@ -1,0 +1,95 @@
+//! The settings window's model requests: `models`, `model-download`,
+//! `model-cancel`, `model-remove`, `model-activate`, `model-import`.
+//!
+//! The rules: the active model (the `model` setting) cannot be removed;
+//! only an installed model can be activated, which writes `model` through
+//! the settings' one save path and starts loading it (the tray shows the
+//! load as for any other). Downloads and imports run in the library
+//! (`library.rs`, `downloads.rs`), which publishes their progress.
+
+use ezflow_config::settings::Settings;
+use ezflow_control::{Event, ImportQuantize, Response};
+
+use super::event_loop::App;
+
+impl App {
+    pub(super) fn models_report(&self) -> Response {
+        let loaded = self.parts.transcriber.model_load().is_loaded();
+        let language = self.settings.language;
+        let english = language.is_auto() || language.code() == Some("en");
+        match self
+            .parts
+            .library
+            .report(&self.settings.model, loaded, english)
+        {
+            Ok(report) => Response::Models(report),
+            Err(e) => Response::error(e),
+        }
+    }
+
+    pub(super) fn model_download(&mut self, id: &str) -> Response {
+        match self.parts.library.download(id) {
+            Ok(()) => self.models_changed(),
+            Err(e) => Response::error(e),
+        }
+    }
+
+    pub(super) fn model_cancel(&mut self, id: &str) -> Response {
+        match self.parts.library.cancel(id) {
+            Ok(()) => self.models_report(),
+            Err(e) => Response::error(e),
+        }
+    }
+
+    pub(super) fn model_remove(&mut self, id: &str) -> Response {
+        if id == self.settings.model {
+            return Response::error(format!(
+                "{id} is the model in use; activate another model before removing it"
+            ));
+        }
+        match self.parts.library.remove(id) {
+            Ok(()) => self.models_changed(),
+            Err(e) => Response::error(e),
+        }
+    }
+
+    pub(super) fn model_activate(&mut self, id: &str) -> Response {
+        if !self.parts.library.is_installed(id) {
+            return Response::error(format!(
+                "model {id} is not installed; download or import it first"
+            ));
+        }
+        if id != self.settings.model {
+            let new = Settings {
+                model: id.to_owned(),
+                ..self.settings.clone()
+            };
+            if let refused @ (Response::Error { .. } | Response::FieldErrors { .. }) =
+                self.save_and_apply(new)
+            {
+                return refused;
+            }
+        }
+        if !self.parts.transcriber.model_load().is_loaded() {
+            self.parts.transcriber.preload();
+        }
+        self.models_changed()
+    }
+
+    pub(super) fn model_import(
+        &mut self,
+        path: &str,
+        quantize: Option<ImportQuantize>,
+    ) -> Response {
+        match self.parts.library.import(path, quantize) {
+            Ok(()) => self.models_report(),
+            Err(e) => Response::error(e),
+        }
+    }
+
+    /// Tells the watchers the models changed, and answers with them.
+    fn models_changed(&mut self) -> Response {
+        self.parts.publisher.publish(&Event::Models);
+        self.models_report()
+    }
+}
