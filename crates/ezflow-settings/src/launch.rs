@@ -79,7 +79,7 @@ pub fn start_app() -> Result<PathBuf, LaunchError> {
         if let Ok(Some(status)) = child.try_wait() {
             return Err(LaunchError::Exited { path, status });
         }
-        if crate::link::request(&serde_json::json!({"cmd": "status"})).is_ok() {
+        if crate::link::request(serde_json::json!({"cmd": "status"})).is_ok() {
             break;
         }
         if Instant::now() >= deadline {

@@ -1,55 +1,47 @@
-//! The window's line to the running app: raw JSON requests over the control
-//! socket (`docs/control-socket.md`, `docs/settings-protocol-draft.md`).
+//! The window's line to the running app, through `ezflow-control`'s client
+//! (`docs/control-socket.md`, `docs/settings-protocol-draft.md`).
 //!
-//! It owns connecting to `ezflow_control::socket_path()`, sending one request
-//! object and reading its one answer line, and opening a `watch` connection
-//! whose lines are events. It knows nothing of what the requests mean: the
-//! frontend builds them and reads the answers. This is the only module that
-//! touches the socket, so it can switch to `ezflow-control`'s own client for
-//! requests with arguments once that exists.
+//! It owns turning the page's request objects into [`Request`]s (a request
+//! the protocol does not know is refused here, before the socket), sending
+//! them, and handing the answers and the `watch` stream's events back as
+//! JSON objects in their wire form. It knows nothing of what the requests
+//! mean: the frontend builds them and reads the answers. This is the only
+//! module that touches the socket.
 
-use std::io::{self, BufRead as _, BufReader, Read as _, Write as _};
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
+use ezflow_control::{ControlError, Event, Request};
 use serde_json::Value;
 
 /// How long one request may take, connecting, sending and answering
-/// together. Every request of the window answers at once (downloads and
+/// together. Every request the window sends answers at once (downloads and
 /// imports run in the background), so this only guards against a hung app.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
-/// At most this many bytes in one line, either way (the protocol's limit).
-const MAX_LINE_BYTES: usize = ezflow_control::MAX_LINE_BYTES;
 
 /// Reaching the app failed. The messages are one line, fit for the window.
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
     #[error("{0}")]
-    Place(#[from] ezflow_control::ControlError),
-    #[error("EZ Flow is not running (no one listens on {})", path.display())]
-    NotRunning { path: PathBuf },
-    #[error("permission denied connecting to {} (is it another user's EZ Flow?)", path.display())]
-    PermissionDenied { path: PathBuf },
-    #[error("EZ Flow did not answer on {} within {after:?}", path.display())]
-    Timeout { path: PathBuf, after: Duration },
-    #[error("EZ Flow closed the connection on {} without answering", path.display())]
-    Closed { path: PathBuf },
-    #[error("EZ Flow sent a line that is not JSON on {}: {reason}", path.display())]
-    Malformed { path: PathBuf, reason: String },
-    #[error("the request is too long ({len} bytes; at most {MAX_LINE_BYTES})")]
-    TooLong { len: usize },
-    #[error("the request must be a JSON object with a \"cmd\" string")]
-    NotARequest,
-    #[error("talking to EZ Flow on {} failed: {source}", path.display())]
-    Io { path: PathBuf, source: io::Error },
+    Control(#[from] ControlError),
+    #[error("not a request EZ Flow knows: {reason}")]
+    NotARequest { reason: String },
+    #[error("EZ Flow's answer could not be handed to the page: {reason}")]
+    Unrepresentable { reason: String },
 }
 
 impl LinkError {
     /// Whether this means no app is there to talk to (the window then offers
     /// to start it).
     pub fn is_not_running(&self) -> bool {
-        matches!(self, LinkError::NotRunning { .. } | LinkError::Place(_))
+        matches!(
+            self,
+            LinkError::Control(
+                ControlError::NotRunning { .. }
+                    | ControlError::NoRuntimeDir
+                    | ControlError::RelativeRuntimeDir { .. }
+            )
+        )
     }
 }
 
@@ -58,139 +50,71 @@ pub fn socket_path() -> Result<PathBuf, LinkError> {
     Ok(ezflow_control::socket_path()?)
 }
 
-/// Connects to the app's control socket.
-fn connect(path: &Path) -> Result<UnixStream, LinkError> {
-    UnixStream::connect(path).map_err(|source| match source.kind() {
-        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => LinkError::NotRunning {
-            path: path.to_owned(),
-        },
-        io::ErrorKind::PermissionDenied => LinkError::PermissionDenied {
-            path: path.to_owned(),
-        },
-        _ => LinkError::Io {
-            path: path.to_owned(),
-            source,
-        },
+/// The page's request object as a [`Request`]; `watch` is not one the
+/// page may send (the event stream is [`Watch`]).
+fn parse_request(request: Value) -> Result<Request, LinkError> {
+    let request: Request = serde_json::from_value(request).map_err(|e| LinkError::NotARequest {
+        reason: e.to_string(),
+    })?;
+    if matches!(request, Request::Watch) {
+        return Err(LinkError::NotARequest {
+            reason: "watch is the window's own event stream".to_owned(),
+        });
+    }
+    Ok(request)
+}
+
+/// Sends one request object and returns the app's answer object as it is on
+/// the wire (`{"ok":false,…}` answers included: they are the app's to
+/// explain).
+pub fn request(request: Value) -> Result<Value, LinkError> {
+    let request = parse_request(request)?;
+    let path = socket_path()?;
+    let response = ezflow_control::send_with_timeout(&path, &request, REQUEST_TIMEOUT)?;
+    serde_json::to_value(&response).map_err(|e| LinkError::Unrepresentable {
+        reason: e.to_string(),
     })
 }
 
-/// Checks that `request` is an object with a string `cmd` and serializes it
-/// as one line (with its newline).
-fn request_line(request: &Value) -> Result<Vec<u8>, LinkError> {
-    if !request.get("cmd").is_some_and(Value::is_string) {
-        return Err(LinkError::NotARequest);
-    }
-    let mut line = serde_json::to_vec(request).map_err(|_| LinkError::NotARequest)?;
-    if line.len() > MAX_LINE_BYTES {
-        return Err(LinkError::TooLong { len: line.len() });
-    }
-    line.push(b'\n');
-    Ok(line)
-}
-
-/// Reads one line of at most [`MAX_LINE_BYTES`] and parses it as JSON.
-/// `Ok(None)` at a clean end of stream.
-fn read_value(reader: &mut BufReader<UnixStream>, path: &Path) -> Result<Option<Value>, LinkError> {
-    let mut line = Vec::new();
-    let read = reader
-        .by_ref()
-        .take(MAX_LINE_BYTES as u64 + 2)
-        .read_until(b'\n', &mut line)
-        .map_err(|source| match source.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => LinkError::Timeout {
-                path: path.to_owned(),
-                after: REQUEST_TIMEOUT,
-            },
-            _ => LinkError::Io {
-                path: path.to_owned(),
-                source,
-            },
-        })?;
-    if read == 0 {
-        return Ok(None);
-    }
-    if line.last() != Some(&b'\n') && line.len() > MAX_LINE_BYTES {
-        return Err(LinkError::Malformed {
-            path: path.to_owned(),
-            reason: format!("a line longer than {MAX_LINE_BYTES} bytes"),
-        });
-    }
-    serde_json::from_slice(&line)
-        .map(Some)
-        .map_err(|e| LinkError::Malformed {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })
-}
-
-/// Sends one request object and returns the app's answer object as it is
-/// (`{"ok":false,…}` answers included: they are the app's to explain).
-pub fn request(request: &Value) -> Result<Value, LinkError> {
-    let path = socket_path()?;
-    let line = request_line(request)?;
-    let stream = connect(&path)?;
-    let io_err = |source| LinkError::Io {
-        path: path.clone(),
-        source,
-    };
-    stream
-        .set_read_timeout(Some(REQUEST_TIMEOUT))
-        .map_err(io_err)?;
-    stream
-        .set_write_timeout(Some(REQUEST_TIMEOUT))
-        .map_err(io_err)?;
-    (&stream).write_all(&line).map_err(io_err)?;
-    let mut reader = BufReader::new(stream);
-    read_value(&mut reader, &path)?.ok_or(LinkError::Closed { path })
-}
-
-/// An open `watch` connection: the app's events, one JSON object each.
+/// An open `watch` connection: the app's events as JSON objects.
 pub struct Watch {
-    reader: BufReader<UnixStream>,
-    path: PathBuf,
-    /// The state the app answered `watch` with.
-    pub state: Value,
+    events: ezflow_control::Watch,
 }
 
 impl Watch {
     /// Opens a connection and turns it into an event stream.
     pub fn open() -> Result<Watch, LinkError> {
         let path = socket_path()?;
-        let stream = connect(&path)?;
-        let io_err = |source| LinkError::Io {
-            path: path.clone(),
-            source,
-        };
-        // The answer to `watch` comes at once; events may not for hours.
-        stream
-            .set_read_timeout(Some(REQUEST_TIMEOUT))
-            .map_err(io_err)?;
-        (&stream)
-            .write_all(b"{\"cmd\":\"watch\"}\n")
-            .map_err(io_err)?;
-        let mut reader = BufReader::new(stream);
-        let answer =
-            read_value(&mut reader, &path)?.ok_or(LinkError::Closed { path: path.clone() })?;
-        if answer.get("ok") != Some(&Value::Bool(true)) {
-            let why = answer
-                .get("error")
-                .and_then(Value::as_str)
-                .unwrap_or("the app refused to send events")
-                .to_owned();
-            return Err(LinkError::Malformed { path, reason: why });
-        }
-        reader.get_ref().set_read_timeout(None).map_err(io_err)?;
-        let state = answer.get("state").cloned().unwrap_or(Value::Null);
         Ok(Watch {
-            reader,
-            path,
-            state,
+            events: ezflow_control::watch(&path)?,
         })
     }
 
+    /// The app's state when the stream began.
+    pub fn state(&self) -> &str {
+        self.events.state()
+    }
+
     /// Blocks for the next event. `Ok(None)` when the app closed the stream.
+    /// A line that is not an event is logged and skipped.
     pub fn next_event(&mut self) -> Result<Option<Value>, LinkError> {
-        read_value(&mut self.reader, &self.path)
+        loop {
+            match self.events.next() {
+                None => return Ok(None),
+                Some(Ok(Event::Unknown)) => continue,
+                Some(Ok(event)) => {
+                    return serde_json::to_value(&event).map(Some).map_err(|e| {
+                        LinkError::Unrepresentable {
+                            reason: e.to_string(),
+                        }
+                    })
+                }
+                Some(Err(ControlError::MalformedResponse { reason, .. })) => {
+                    tracing::warn!("skipped an event line that is not an event: {reason}");
+                }
+                Some(Err(e)) => return Err(e.into()),
+            }
+        }
     }
 }
 
@@ -200,28 +124,43 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn a_request_must_name_its_command() {
-        assert!(matches!(
-            request_line(&json!({})),
-            Err(LinkError::NotARequest)
-        ));
-        assert!(matches!(
-            request_line(&json!([1])),
-            Err(LinkError::NotARequest)
-        ));
-        assert!(matches!(
-            request_line(&json!({"cmd": 3})),
-            Err(LinkError::NotARequest)
-        ));
-        let line = request_line(&json!({"cmd": "settings"})).unwrap();
-        assert_eq!(line, b"{\"cmd\":\"settings\"}\n");
+    fn the_pages_requests_are_the_protocols() {
+        assert_eq!(
+            parse_request(json!({"cmd": "settings"})).unwrap(),
+            Request::Settings
+        );
+        let set =
+            parse_request(json!({"cmd": "settings-set", "values": {"idle_unload": "5m"}})).unwrap();
+        assert!(matches!(set, Request::SettingsSet { .. }));
+        let import =
+            parse_request(json!({"cmd": "model-import", "path": "/m", "quantize": "q8_0"}))
+                .unwrap();
+        assert!(matches!(import, Request::ModelImport { .. }));
+        let meter = parse_request(json!({"cmd": "level-meter", "device": ""})).unwrap();
+        assert!(matches!(meter, Request::LevelMeter { .. }));
     }
 
     #[test]
-    fn an_overlong_request_is_refused_before_sending() {
-        let big = "x".repeat(MAX_LINE_BYTES);
-        let e =
-            request_line(&json!({"cmd": "settings-set", "values": {"language": big}})).unwrap_err();
-        assert!(matches!(e, LinkError::TooLong { .. }), "{e}");
+    fn anything_else_is_refused_before_the_socket() {
+        for bad in [
+            json!({}),
+            json!([1]),
+            json!({"cmd": 3}),
+            json!({"cmd": "fly"}),
+            json!({"cmd": "model-download"}),
+            json!({"cmd": "watch"}),
+        ] {
+            let e = parse_request(bad.clone()).unwrap_err();
+            assert!(matches!(e, LinkError::NotARequest { .. }), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn no_app_means_not_running() {
+        let e = LinkError::Control(ControlError::NotRunning {
+            path: PathBuf::from("/r/control.sock"),
+        });
+        assert!(e.is_not_running());
+        assert!(e.to_string().contains("not running"), "{e}");
     }
 }

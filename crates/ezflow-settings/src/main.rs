@@ -74,7 +74,7 @@ async fn blocking<T: Send + 'static>(
 /// Sends one request object to the app; returns its answer object.
 #[tauri::command(async)]
 async fn request(request: Value) -> Result<Value, CommandError> {
-    blocking(move || Ok(link::request(&request)?)).await
+    blocking(move || Ok(link::request(request)?)).await
 }
 
 /// Opens the app's event stream (unless open); answers with the app's state.

@@ -43,7 +43,7 @@ impl Watcher {
         }
         let guard = Running(Arc::clone(&self.running));
         let mut watch = Watch::open()?;
-        let hello = json!({"event": "connected", "state": watch.state});
+        let hello = json!({"event": "connected", "state": watch.state()});
         let app = app.clone();
         let spawned = std::thread::Builder::new()
             .name("ezflow-watch".into())
