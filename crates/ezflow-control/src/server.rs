@@ -504,7 +504,8 @@ fn clear_stale_socket(path: &Path) -> Result<(), ControlError> {
 }
 
 fn accept_loop(listener: &UnixListener, shared: &Arc<Shared>) {
-    let _span = info_span!("control_server", path = %shared.path.display()).entered();
+    let _span =
+        info_span!("control_server", path = %shared.path.display(), paced_by_user = true).entered();
     debug!("accepting connections");
     loop {
         let accepted = listener.accept();
@@ -630,7 +631,10 @@ impl Drop for Deregister<'_> {
 /// Answers request lines until the client closes, sends an over-long line,
 /// or the server shuts the connection down.
 fn serve_connection(stream: &UnixStream, id: u64, pid: Option<i32>, shared: &Shared) {
-    let _span = debug_span!("control_conn", id, pid).entered();
+    // How long a connection stays open is up to its client (a `watch` lasts
+    // as long as the settings window): `paced_by_user` keeps the app's
+    // slow-operation log from timing it.
+    let _span = debug_span!("control_conn", id, pid, paced_by_user = true).entered();
     let _deregister = Deregister { shared, id };
     debug!("connected");
     let mut reader = BufReader::new(stream);

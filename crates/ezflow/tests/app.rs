@@ -87,6 +87,9 @@ impl Desktop {
     fn ezflow(&self) -> Command {
         let mut command = self.session.command(env!("CARGO_BIN_EXE_ezflow"));
         command.env(ALSA_CONFIG_ENV, self.path(microphone::CONFIG_FILE));
+        // No settings window pops up here (none of these tests has an
+        // empty models directory, but a window would be in the way).
+        command.env("EZFLOW_NO_FIRST_RUN", "1");
         command
     }
 
@@ -504,4 +507,248 @@ fn a_microphone_that_fails_mid_recording() {
 
     let exit = app.terminate();
     assert!(exit.success(), "ezflow exited with {exit}");
+}
+
+/// Serves `ggml-tiny.en-q5_1.bin` as the catalog's size, slowly, a few
+/// megabytes and then nothing until the server stops: a download that
+/// makes progress and can then only be cancelled.
+fn slow_model_mirror() -> ezflow_testbed::http::LoopbackServer {
+    struct Slow {
+        sent: usize,
+        stop: ezflow_testbed::http::StopSignal,
+    }
+    impl std::io::Read for Slow {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            const CHUNK: usize = 64 * 1024;
+            if self.sent >= 4 * 1024 * 1024 {
+                while !self.stop.is_set() {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                return Err(std::io::ErrorKind::ConnectionAborted.into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            let n = buf.len().min(CHUNK);
+            buf[..n].fill(0);
+            self.sent += n;
+            Ok(n)
+        }
+    }
+    ezflow_testbed::http::LoopbackServer::start(|incoming| {
+        let size = ezflow_core::catalog::find("tiny.en-q5_1")
+            .expect("in the catalog")
+            .size_bytes as usize;
+        let stop = incoming.stop.clone();
+        incoming.respond(tiny_http::Response::new(
+            tiny_http::StatusCode(200),
+            Vec::new(),
+            Slow { sent: 0, stop },
+            Some(size),
+            None,
+        ));
+    })
+}
+
+/// The settings window's side of the control socket against the real app:
+/// settings (checked by the file's rules, written atomically, a bad hotkey
+/// leaving the file byte for byte), a download from a loopback mirror with
+/// its progress and cancel, an import from the faster-whisper folder and
+/// activating it, telemetry, the history after a dictation, and the state
+/// events of a `watch`.
+#[test]
+fn the_settings_window_protocol_against_the_real_app() {
+    use ezflow_control::{self as control, Event, Request, Response};
+    let desktop = Desktop::start();
+    let (_watcher_conn, _registrations) = panel::start_watcher(&desktop.session.bus, true);
+    desktop.write_settings("idle_unload = \"never\"\n");
+    let mirror = slow_model_mirror();
+    let mut command = desktop.ezflow();
+    command.env(ezflow_core::catalog::BASE_URL_ENV, mirror.base_url());
+    let mut app = desktop.start_app_with(command);
+    let socket = desktop.path("run").join("ezflow").join("control.sock");
+    let ask = |request: Request| control::send(&socket, &request).expect("the app answers");
+    let values = |json: &str| serde_json::from_str(json).expect("a JSON object");
+
+    // Events come on a thread of their own.
+    let mut watch = control::watch(&socket).expect("watch");
+    assert_eq!(watch.state(), "idle");
+    let (events_tx, events) = std::sync::mpsc::channel();
+    let closer = watch.closer().expect("closer");
+    let reader = std::thread::spawn(move || {
+        for event in watch.by_ref() {
+            if events_tx.send(event.expect("an event line")).is_err() {
+                return;
+            }
+        }
+    });
+    let next_event = |want: &dyn Fn(&Event) -> bool, what: &str| -> Event {
+        let give_up = Instant::now() + PATIENCE;
+        loop {
+            let left = give_up.saturating_duration_since(Instant::now());
+            let event = events
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no event: {what}"));
+            if want(&event) {
+                return event;
+            }
+        }
+    };
+    next_event(
+        &|e| matches!(e, Event::State(s) if s.state == "idle"),
+        "the state right after watch",
+    );
+
+    // A setting: written to the file, applied, announced.
+    let answer = ask(Request::SettingsSet {
+        values: values(r#"{"idle_unload":"30s"}"#),
+    });
+    let Response::Settings(report) = answer else {
+        panic!("{answer:?}")
+    };
+    assert_eq!(report.values["idle_unload"], "30s");
+    assert_eq!(
+        report.path,
+        desktop.session.home.settings_file().display().to_string()
+    );
+    next_event(&|e| *e == Event::Settings, "settings changed");
+    let file = std::fs::read_to_string(desktop.session.home.settings_file()).expect("file");
+    assert!(file.contains("idle_unload = \"30s\""), "{file}");
+    let shown = stdout(&desktop.run(&["settings"]));
+    assert!(shown.contains("idle_unload = \"30s\""), "{shown}");
+
+    // A hotkey that does not parse: a field error, the file untouched.
+    let before = std::fs::read(desktop.session.home.settings_file()).expect("file");
+    let answer = ask(Request::SettingsSet {
+        values: values(r#"{"hotkey":"Ctrl+Foo","idle_unload":"1m"}"#),
+    });
+    let Response::FieldErrors { field_errors, .. } = &answer else {
+        panic!("{answer:?}")
+    };
+    assert!(field_errors["hotkey"].contains("Foo"), "{field_errors:?}");
+    let after = std::fs::read(desktop.session.home.settings_file()).expect("file");
+    assert_eq!(before, after, "the file is byte for byte as it was");
+    let status = stdout(&desktop.run(&["status"]));
+    assert!(status.contains("Ctrl+Alt+Space"), "{status}");
+
+    // A download from the mirror: progress that grows, then a cancel that
+    // keeps the partial file for a resume.
+    let answer = ask(Request::ModelDownload {
+        id: "tiny.en-q5_1".into(),
+    });
+    assert!(matches!(answer, Response::Models(_)), "{answer:?}");
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        if let Event::Download(d) =
+            next_event(&|e| matches!(e, Event::Download(_)), "download progress")
+        {
+            seen.push(d.done);
+        }
+    }
+    assert!(
+        seen.windows(2).all(|w| w[0] <= w[1]) && seen[2] > seen[0],
+        "{seen:?}"
+    );
+    let answer = ask(Request::ModelCancel {
+        id: "tiny.en-q5_1".into(),
+    });
+    assert!(answer.is_ok(), "{answer:?}");
+    let Event::DownloadFinished(finished) = next_event(
+        &|e| matches!(e, Event::DownloadFinished(_)),
+        "the download's end",
+    ) else {
+        unreachable!()
+    };
+    assert!(
+        finished
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("cancelled")),
+        "{finished:?}"
+    );
+    let Response::Models(models) = ask(Request::Models) else {
+        panic!("models")
+    };
+    let entry = models
+        .catalog
+        .iter()
+        .find(|m| m.id == "tiny.en-q5_1")
+        .unwrap();
+    assert!(!entry.installed && entry.download.is_none());
+    assert!(entry.partial_bytes > 0, "the partial stays for a resume");
+    assert!(!models.recommended.is_empty());
+
+    // An import installs tiny.en; activating it loads it.
+    let ct2 = ezflow_testbed::assets::asset("ct2-tiny.en");
+    let answer = ask(Request::ModelImport {
+        path: ct2.display().to_string(),
+        quantize: None,
+    });
+    assert!(answer.is_ok(), "{answer:?}");
+    let Event::ImportFinished(imported) = next_event(
+        &|e| matches!(e, Event::ImportFinished(_)),
+        "the import's end",
+    ) else {
+        unreachable!()
+    };
+    assert_eq!(imported.error, None);
+    assert_eq!(imported.id, "tiny.en");
+    let answer = ask(Request::ModelActivate {
+        id: "tiny.en".into(),
+    });
+    let Response::Models(models) = answer else {
+        panic!("{answer:?}")
+    };
+    assert_eq!(models.active, "tiny.en");
+    assert!(models.active_installed);
+    next_event(
+        &|e| matches!(e, Event::State(s) if s.model == "tiny.en" && s.model_loaded),
+        "the activated model loaded",
+    );
+    let file = std::fs::read_to_string(desktop.session.home.settings_file()).expect("file");
+    assert!(file.contains("model = \"tiny.en\""), "{file}");
+
+    // Telemetry: the command line agrees with the window.
+    let answer = ask(Request::TelemetrySet { enabled: true });
+    let Response::Telemetry(telemetry) = answer else {
+        panic!("{answer:?}")
+    };
+    assert!(telemetry.enabled);
+    assert!(telemetry.explanation.contains("anonymous"));
+    next_event(&|e| *e == Event::Telemetry, "telemetry changed");
+    let shown = stdout(&desktop.run(&["telemetry", "status"]));
+    assert!(
+        shown.to_lowercase().contains("enabled") || shown.contains("on"),
+        "{shown}"
+    );
+
+    // A dictation, then its place in the history.
+    let window = x11_apps::TextWindow::open(desktop.display());
+    let start = ask(Request::Start);
+    assert_eq!(start, Response::done("recording"));
+    next_event(
+        &|e| matches!(e, Event::State(s) if s.state == "recording"),
+        "recording",
+    );
+    app.wait_for_line("dictation transcribed");
+    next_event(
+        &|e| matches!(e, Event::State(s) if s.state == "idle"),
+        "idle again",
+    );
+    window.wait_within("the dictated words", PATIENCE, |w| {
+        w.text.to_lowercase().contains("fellow americans")
+    });
+    let Response::History(history) = ask(Request::StatsHistory) else {
+        panic!("history")
+    };
+    assert_eq!(history.dictations.len(), 1, "{history:?}");
+    assert!(history.dictations[0].audio_ms > 10_000, "{history:?}");
+    let why: Vec<_> = history.memory.iter().map(|m| m.why.as_str()).collect();
+    for expected in ["start", "load", "dictation", "request"] {
+        assert!(why.contains(&expected), "{why:?}");
+    }
+
+    closer.close();
+    reader.join().expect("the watch reader");
+    let exit = app.terminate();
+    assert!(exit.success(), "ezflow exited with {exit}");
+    drop(mirror);
 }
