@@ -163,7 +163,8 @@ pub fn open_settings() -> anyhow::Result<ExitCode> {
             match crate::app::settings_window::spawn_detached() {
                 Ok(()) => {
                     eprintln!(
-                        "ezflow: EZ Flow is not running; the settings window started on its                          own (start EZ Flow with `ezflow` so it can apply your changes)"
+                        "ezflow: EZ Flow is not running; the settings window started on its own \
+                         (start EZ Flow with `ezflow` so it can apply your changes)"
                     );
                     Ok(ExitCode::SUCCESS)
                 }
