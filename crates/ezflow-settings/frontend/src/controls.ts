@@ -52,7 +52,8 @@ export function choiceWithCustom(
       return;
     }
     input.hidden = true;
-    commit(sel.value);
+    // A value no option has (set from outside) leaves the select empty.
+    if (sel.value) commit(sel.value);
   });
   const commitInput = (): void => {
     const text = input.value.trim();

@@ -13,6 +13,7 @@ export const IDLE_UNLOAD_CHOICES: Choice[] = [
   { value: "immediately", label: "Immediately after each dictation" },
   { value: "1m", label: "After 1 minute" },
   { value: "5m", label: "After 5 minutes" },
+  { value: "10m", label: "After 10 minutes" },
   { value: "15m", label: "After 15 minutes" },
   { value: "30m", label: "After 30 minutes" },
   { value: "1h", label: "After 1 hour" },

@@ -103,6 +103,55 @@ const PUNCTUATION = new Set([
   "BracketRight",
 ]);
 
+/** `KeyboardEvent.key` → the app's key name, for events without a usable
+ * `code` (synthesized ones, such as WebDriver's). */
+const KEY_NAMED: Record<string, string> = {
+  " ": "Space",
+  Spacebar: "Space",
+  Enter: "Return",
+  Tab: "Tab",
+  Escape: "Escape",
+  Esc: "Escape",
+  Backspace: "Backspace",
+  Delete: "Delete",
+  Insert: "Insert",
+  Home: "Home",
+  End: "End",
+  PageUp: "PageUp",
+  PageDown: "PageDown",
+  ArrowLeft: "Left",
+  ArrowUp: "Up",
+  ArrowRight: "Right",
+  ArrowDown: "Down",
+  Pause: "Pause",
+  PrintScreen: "Print",
+  ContextMenu: "Menu",
+  "-": "Minus",
+  "=": "Equal",
+  ",": "Comma",
+  ".": "Period",
+  "/": "Slash",
+  "\\": "Backslash",
+  ";": "Semicolon",
+  "'": "Apostrophe",
+  "`": "Grave",
+  "[": "BracketLeft",
+  "]": "BracketRight",
+};
+
+/** The app's name for a key event: by its physical `code`, else by its
+ * `key` value; null for keys the app cannot bind. */
+export function eventKeyName(e: Pick<KeyLike, "code" | "key">): string | null {
+  const byCode = keyName(e.code);
+  if (byCode !== null) return byCode;
+  // A real key the app has no name for (a keypad key) is not guessed.
+  if (e.code && e.code !== "Unidentified") return null;
+  if (/^[a-zA-Z0-9]$/.test(e.key)) return e.key.toUpperCase();
+  const f = /^F([1-9]|1[0-9]|2[0-4])$/.exec(e.key);
+  if (f) return `F${f[1]}`;
+  return KEY_NAMED[e.key] ?? null;
+}
+
 /** The app's name for the event's key, or null for keys it cannot bind. */
 export function keyName(code: string): string | null {
   let m = /^Key([A-Z])$/.exec(code);
@@ -129,7 +178,7 @@ export function captureKey(e: KeyLike): Capture {
   if (isModifier(e)) {
     return { kind: "pending", text: mods.length ? `${mods.join("+")}+…` : "" };
   }
-  const key = keyName(e.code);
+  const key = eventKeyName(e);
   if (key === "Escape" && mods.length === 0) return { kind: "cancel" };
   const text = [...mods, key ?? (e.key.length === 1 ? e.key.toUpperCase() : e.key || e.code)].join("+");
   if (key === null) {

@@ -64,3 +64,15 @@ describe("the Super key", () => {
     expect(isModifier({ code: "Space", key: " " })).toBe(false);
   });
 });
+
+describe("events without a physical code", () => {
+  it("fall back to the key value, as WebDriver's synthesized keys need", async () => {
+    const { captureKey } = await import("../src/hotkey");
+    const ev = (key: string, mods: Record<string, boolean> = {}) => ({ code: "", key, ctrlKey: false, altKey: false, shiftKey: false, metaKey: false, ...mods });
+    expect(captureKey(ev("k", { ctrlKey: true, altKey: true }))).toEqual({ kind: "done", text: "Ctrl+Alt+K" });
+    expect(captureKey(ev(" ", { ctrlKey: true }))).toEqual({ kind: "done", text: "Ctrl+Space" });
+    expect(captureKey(ev("F7"))).toEqual({ kind: "done", text: "F7" });
+    expect(captureKey(ev("Q", { shiftKey: true })).kind).toBe("unusable");
+    expect(captureKey({ code: "Numpad5", key: "5", ctrlKey: true, altKey: false, shiftKey: false, metaKey: false }).kind).toBe("unusable");
+  });
+});

@@ -78,6 +78,13 @@ export function updateProgress(root: ParentNode, e: AppEvent): boolean {
   return true;
 }
 
+/** A row's inline error (a failed download, a refused action). */
+function rowError(id: string, text: string | undefined): HTMLElement {
+  const el = h("p", { class: "field-error", "data-error-for": id, role: "alert" }, text ?? "");
+  el.hidden = !text;
+  return el;
+}
+
 function button(action: string, model: string, label: string, extra = ""): HTMLButtonElement {
   return h("button", { type: "button", class: `small ${extra}`.trim(), "data-action": action, "data-model": model }, label);
 }
@@ -129,6 +136,8 @@ export function createPage(): Page {
       );
 
       let report: ModelsReport | null = null;
+      /** Errors shown in their model's row until that model is acted on again. */
+      const rowErrors = new Map<string, string>();
       const draw = (r: ModelsReport): void => {
         report = r;
         const rows = (r.catalog ?? []).map((m) => {
@@ -148,7 +157,7 @@ export function createPage(): Page {
               : h("div", { class: "row-actions" }, button("download", m.id, "Download"));
           }
           return h("tr", { "data-model-row": m.id },
-            h("td", null, h("div", { class: "model-id" }, m.id, " ", badge), m.description ? h("div", { class: "model-desc" }, m.description) : null),
+            h("td", null, h("div", { class: "model-id" }, m.id, " ", badge), m.description ? h("div", { class: "model-desc" }, m.description) : null, rowError(m.id, rowErrors.get(m.id))),
             h("td", { class: "num" }, formatBytes(m.size_bytes)),
             h("td", null, right),
           );
@@ -157,7 +166,7 @@ export function createPage(): Page {
           const id = otherId(o);
           const active = r.active === id || r.active === o.path;
           return h("tr", { "data-model-row": id },
-            h("td", null, h("div", { class: "model-id" }, o.name, " ", h("span", { class: `badge ${active ? "active" : "installed"}` }, active ? "Active" : "Imported")), o.path ? h("div", { class: "model-desc" }, o.path) : null),
+            h("td", null, h("div", { class: "model-id" }, o.name, " ", h("span", { class: `badge ${active ? "active" : "installed"}` }, active ? "Active" : "Imported")), o.path ? h("div", { class: "model-desc" }, o.path) : null, rowError(id, rowErrors.get(id))),
             h("td", { class: "num" }, formatBytes(o.size_bytes)),
             h("td", null, h("div", { class: "row-actions" }, ...(active ? [] : [button("activate", id, "Make active"), button("remove", id, "Remove", "danger")]))),
           );
@@ -187,10 +196,19 @@ export function createPage(): Page {
         if (!cmd || !id) return;
         target.disabled = true;
         showNotice(notice, null);
-        void modelRequest(ctx.bridge, { cmd, id }, notice).then((r) => {
-          if (r) draw(r);
-          else target.disabled = false;
-        });
+        rowErrors.delete(id);
+        void (async () => {
+          try {
+            const answer = await ctx.bridge.request({ cmd, id });
+            const r = answer.ok ? modelsOf(answer) : null;
+            if (!answer.ok) rowErrors.set(id, answer.error ?? "refused");
+            if (r) draw(r);
+            else if (report) draw(report);
+          } catch (e) {
+            rowErrors.set(id, reason(e));
+            if (report) draw(report);
+          }
+        })();
       });
 
       importButton.addEventListener("click", () => {
@@ -215,8 +233,12 @@ export function createPage(): Page {
         if (!updateProgress(root, e)) void reload();
       }));
       subs.add(ctx.events.on("download-finished", (e) => {
-        if (typeof e.error === "string" && e.error) showNotice(notice, `${String(e.id)}: ${e.error}`, true);
-        else showNotice(notice, `${String(e.id)} is downloaded.`);
+        const id = typeof e.id === "string" ? e.id : "";
+        if (typeof e.error === "string" && e.error) rowErrors.set(id, `Download stopped: ${e.error}`);
+        else {
+          rowErrors.delete(id);
+          showNotice(notice, `${id} is downloaded.`);
+        }
         void reload();
       }));
       subs.add(ctx.events.on("models", () => void reload()));
