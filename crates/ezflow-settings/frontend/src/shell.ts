@@ -81,7 +81,8 @@ export function buildShell(host: HTMLElement, onNavigate: (page: string) => void
       state.dataset.appState = s;
       stateText.textContent = stateLabel(s);
       if (typeof event.model === "string" && event.model) {
-        const loaded = event.model_loaded === true ? "in memory" : event.model_loaded === false ? "not loaded" : "";
+        // While it loads, "Loading model…" says it all.
+        const loaded = event.model_loaded === true ? "in memory" : event.model_loaded === false && s !== "loading" ? "not loaded" : "";
         modelText.textContent = loaded ? `${event.model} · ${loaded}` : event.model;
       } else if (s === "offline") {
         modelText.textContent = "";

@@ -23,9 +23,13 @@ export interface CatalogModel {
   installed?: boolean;
   active?: boolean;
   download?: Download | null;
+  /** What an unfinished download left for the next one to resume. */
+  partial_bytes?: number;
 }
 
 export interface OtherModel {
+  id?: string;
+  active?: boolean;
   name: string;
   path?: string;
   size_bytes?: number;
@@ -46,9 +50,10 @@ export function modelsOf(answer: Answer): ModelsReport | null {
   return m && typeof m === "object" ? m : null;
 }
 
-/** An imported model's id: its file name without `.bin`. */
+/** An imported model's id (older apps sent none: its file name without
+ * `.bin`). */
 export function otherId(model: OtherModel): string {
-  return model.name.replace(/\.bin$/i, "");
+  return model.id ?? model.name.replace(/\.bin$/i, "");
 }
 
 /** The progress bar, speed and Cancel of one running download. */
@@ -154,7 +159,7 @@ export function createPage(): Page {
               : h("span", { class: `badge ${m.id === r.recommended ? "recommended" : ""}` }, m.id === r.recommended ? "Recommended" : "Not installed");
             right = m.download
               ? progressCell(m.id, m.download, button("cancel", m.id, "Cancel"))
-              : h("div", { class: "row-actions" }, button("download", m.id, "Download"));
+              : h("div", { class: "row-actions" }, button("download", m.id, m.partial_bytes ? `Resume (${formatBytes(m.partial_bytes)} done)` : "Download"));
           }
           return h("tr", { "data-model-row": m.id },
             h("td", null, h("div", { class: "model-id" }, m.id, " ", badge), m.description ? h("div", { class: "model-desc" }, m.description) : null, rowError(m.id, rowErrors.get(m.id))),
@@ -164,7 +169,7 @@ export function createPage(): Page {
         });
         const others = (r.other ?? []).map((o) => {
           const id = otherId(o);
-          const active = r.active === id || r.active === o.path;
+          const active = o.active ?? (r.active === id || r.active === o.path);
           return h("tr", { "data-model-row": id },
             h("td", null, h("div", { class: "model-id" }, o.name, " ", h("span", { class: `badge ${active ? "active" : "installed"}` }, active ? "Active" : "Imported")), o.path ? h("div", { class: "model-desc" }, o.path) : null, rowError(id, rowErrors.get(id))),
             h("td", { class: "num" }, formatBytes(o.size_bytes)),

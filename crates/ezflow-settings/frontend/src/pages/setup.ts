@@ -19,6 +19,23 @@ export function nextStep(step: Step): Step | null {
   return STEPS[i + 1] ?? null;
 }
 
+/** How many models the first step shows before "Show all". */
+export const SHORT_LIST = 4;
+
+/** The models the first step offers, best first: the recommended one,
+ * then the rest from small to large (catalog order among equals). */
+export function offerOrder(report: ModelsReport): CatalogModel[] {
+  const catalog = [...(report.catalog ?? [])];
+  return catalog
+    .map((m, i) => ({ m, i }))
+    .sort((a, b) => {
+      if (a.m.id === report.recommended) return -1;
+      if (b.m.id === report.recommended) return 1;
+      return (a.m.size_bytes ?? 0) - (b.m.size_bytes ?? 0) || a.i - b.i;
+    })
+    .map(({ m }) => m);
+}
+
 /** The model preselected: the recommended one, else the smallest. */
 export function preselect(report: ModelsReport): string {
   const catalog = report.catalog ?? [];
@@ -83,7 +100,8 @@ export function createPage(): Page {
 
       const STEP_VIEWS: Record<Step, (section: HTMLElement) => void> = {
         model(section) {
-          const options = (report.catalog ?? []).map((m: CatalogModel) => {
+          const ordered = offerOrder(report);
+          const options = ordered.map((m: CatalogModel) => {
             const radio = h("input", { type: "radio", name: "setup-model", value: m.id, "data-model": m.id });
             radio.checked = m.id === chosen;
             radio.addEventListener("change", () => {
@@ -94,10 +112,20 @@ export function createPage(): Page {
               h("br"), h("span", { class: "muted" }, `${formatBytes(m.size_bytes)}${m.description ? ` · ${m.description}` : ""}`),
             ));
           });
+          const more = h("button", { type: "button", class: "small", "data-setup-action": "all-models" }, `Show all ${options.length} models`);
+          options.forEach((o, i) => {
+            o.hidden = i >= SHORT_LIST && ordered[i]?.id !== chosen;
+          });
+          more.hidden = options.every((o) => !o.hidden);
+          more.addEventListener("click", () => {
+            for (const o of options) o.hidden = false;
+            more.hidden = true;
+          });
           section.append(
             h("h2", null, "Step 1 of 5 · Choose a speech model"),
-            h("p", { class: "field-help" }, "You can change it later under Models."),
+            h("p", { class: "field-help" }, "Bigger models are more accurate and slower. You can change it later under Models."),
             ...options,
+            more,
             actions("model", () => {
               if (chosen) go("download");
             }, "Download", false, options.length > 0),
