@@ -586,7 +586,7 @@ fn the_settings_window_protocol_against_the_real_app() {
             let left = give_up.saturating_duration_since(Instant::now());
             let event = events
                 .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("no event: {what}"));
+                .unwrap_or_else(|_| panic!("no event within {PATIENCE:?}: {what}"));
             if want(&event) {
                 return event;
             }
@@ -637,10 +637,12 @@ fn the_settings_window_protocol_against_the_real_app() {
     assert!(matches!(answer, Response::Models(_)), "{answer:?}");
     let mut seen = Vec::new();
     while seen.len() < 3 {
-        if let Event::Download(d) =
-            next_event(&|e| matches!(e, Event::Download(_)), "download progress")
-        {
-            seen.push(d.done);
+        match next_event(
+            &|e| matches!(e, Event::Download(_) | Event::DownloadFinished(_)),
+            "download progress",
+        ) {
+            Event::Download(d) => seen.push(d.done),
+            ended => panic!("the download ended before it was cancelled: {ended:?}"),
         }
     }
     assert!(
