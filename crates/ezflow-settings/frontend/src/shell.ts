@@ -3,7 +3,7 @@
 // not running, first-run setup).
 
 import type { AppEvent } from "./events";
-import { h } from "./dom";
+import { h, svg } from "./dom";
 
 export interface Shell {
   root: HTMLElement;
@@ -46,15 +46,7 @@ export function stateLabel(state: string): string {
 }
 
 function icon(path: string): SVGElement {
-  const ns = "http://www.w3.org/2000/svg";
-  const svg = document.createElementNS(ns, "svg");
-  svg.setAttribute("viewBox", "0 0 24 24");
-  svg.setAttribute("aria-hidden", "true");
-  svg.setAttribute("class", "icon");
-  const p = document.createElementNS(ns, "path");
-  p.setAttribute("d", path);
-  svg.appendChild(p);
-  return svg;
+  return svg("svg", { viewBox: "0 0 24 24", "aria-hidden": "true", class: "icon" }, svg("path", { d: path }));
 }
 
 export function buildShell(host: HTMLElement, onNavigate: (page: string) => void): Shell {
