@@ -34,7 +34,7 @@ pub const TAURI_DRIVER_IN_WORKSPACE: &str = "target/tools/bin/tauri-driver";
 /// Overrides where `tauri-driver` is found.
 pub const TAURI_DRIVER_ENV: &str = "EZFLOW_TAURI_DRIVER";
 /// The W3C WebDriver key for an element reference in JSON.
-const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecc";
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// How long the drivers may take to listen.
 const DRIVER_START: Duration = Duration::from_secs(30);
 /// One WebDriver command's limit (a new session starts the window).
@@ -173,6 +173,13 @@ pub struct Window {
 #[derive(Debug, Clone)]
 pub struct Element(String);
 
+impl Element {
+    /// The element as a script argument for [`Window::execute`].
+    pub fn to_json(&self) -> Value {
+        json!({ ELEMENT_KEY: self.0 })
+    }
+}
+
 impl Window {
     /// The first element matching the CSS `selector`, waiting up to
     /// `patience` for it to appear (pages load lazily).
@@ -295,8 +302,10 @@ impl Window {
         }
     }
 
-    /// Saves a PNG screenshot of the window to `path`.
-    pub fn screenshot(&self, path: &Path) -> anyhow::Result<()> {
+    /// Saves a PNG screenshot of the page to `path`, through WebDriver.
+    /// WebKitGTK's snapshot never answers under Xvfb here (seen with
+    /// WebKitGTK 2.50); the tests use [`screenshot_window`] instead.
+    pub fn page_screenshot(&self, path: &Path) -> anyhow::Result<()> {
         let value = get(&self.agent, &format!("{}/screenshot", self.url))?;
         let encoded = value
             .as_str()
@@ -368,4 +377,27 @@ fn answer(result: Result<ureq::Response, ureq::Error>) -> anyhow::Result<Value> 
     let body: Value =
         serde_json::from_reader(response.into_reader()).context("a WebDriver answer")?;
     Ok(body["value"].clone())
+}
+
+/// Saves a PNG of the window titled `title` on `display`, as the X server
+/// shows it, to `path`.
+pub fn screenshot_window(display: &str, title: &str, path: &Path) -> anyhow::Result<()> {
+    let window = crate::x11_apps::windows_titled(display, title)
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow!("no window titled {title:?} on {display}"))?;
+    let (width, height, rgb) = crate::x11_apps::capture_window(display, window);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().context("writing the PNG header")?;
+    writer
+        .write_image_data(&rgb)
+        .context("writing the PNG pixels")?;
+    writer.finish().context("finishing the PNG")
 }

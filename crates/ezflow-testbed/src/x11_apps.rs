@@ -581,3 +581,44 @@ pub fn ask_to_close(display: &str, window: Window) {
         .expect("send an X request");
     conn.flush().expect("flush the X connection");
 }
+
+/// A picture of `window` as it is on the screen now, as RGB rows: what
+/// the X server holds for it (this is an X-level capture, independent of
+/// the toolkit drawing the window). Assumes a 24- or 32-bit TrueColor
+/// visual, as Xvfb's default screen has.
+pub fn capture_window(display: &str, window: Window) -> (u32, u32, Vec<u8>) {
+    use x11rb::protocol::xproto::ImageFormat;
+    let (conn, _) = x11rb::connect(Some(display)).expect("connect to the X server");
+    let geometry = conn
+        .get_geometry(window)
+        .expect("send an X request")
+        .reply()
+        .expect("the window's geometry");
+    let (width, height) = (u32::from(geometry.width), u32::from(geometry.height));
+    let image = conn
+        .get_image(
+            ImageFormat::Z_PIXMAP,
+            window,
+            0,
+            0,
+            geometry.width,
+            geometry.height,
+            !0,
+        )
+        .expect("send an X request")
+        .reply()
+        .expect("the window's pixels");
+    let pixels = (width * height) as usize;
+    assert!(
+        image.data.len() >= pixels * 4,
+        "expected 32 bits per pixel from depth {}, got {} bytes for {pixels} pixels",
+        image.depth,
+        image.data.len()
+    );
+    // ZPixmap at depth 24/32 on a little-endian server: B, G, R, unused.
+    let mut rgb = Vec::with_capacity(pixels * 3);
+    for bgrx in image.data.chunks_exact(4).take(pixels) {
+        rgb.extend_from_slice(&[bgrx[2], bgrx[1], bgrx[0]]);
+    }
+    (width, height, rgb)
+}
