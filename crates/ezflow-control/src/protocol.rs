@@ -211,6 +211,9 @@ pub struct StatusReport {
     pub hotkey: Option<String>,
     /// The last error the app met, if any, for display.
     pub last_error: Option<String>,
+    /// When the app unloads the model after its last use, as the settings
+    /// file writes it: `never`, `immediately` or a delay such as `5m`.
+    pub idle_unload: String,
 }
 
 /// The counters a user cares about, as `stats` reports them: measured by

@@ -113,6 +113,7 @@ fn example_status() -> StatusReport {
         tray: true,
         hotkey: Some("Ctrl+Alt+Space".into()),
         last_error: None,
+        idle_unload: "5m".into(),
     }
 }
 
@@ -806,7 +807,7 @@ fn wire_examples_in_the_docs() {
         (r#"{"cmd":"stop"}"#, r#"{"ok":true,"state":"idle"}"#),
         (
             r#"{"cmd":"status"}"#,
-            r#"{"ok":true,"status":{"state":"idle","model":"base.en","model_loaded":false,"pid":4242,"tray":true,"hotkey":"Ctrl+Alt+Space","last_error":null}}"#,
+            r#"{"ok":true,"status":{"state":"idle","model":"base.en","model_loaded":false,"pid":4242,"tray":true,"hotkey":"Ctrl+Alt+Space","last_error":null,"idle_unload":"5m"}}"#,
         ),
         (
             r#"{"cmd":"cancel"}"#,

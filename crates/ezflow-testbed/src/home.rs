@@ -18,6 +18,10 @@ use ezflow_control::RUNTIME_DIR_ENV;
 /// developer's shell may have set.
 pub const LOG_FILTER_ENV: &str = "EZFLOW_LOG";
 
+/// Set to `1`, the app does not open the settings window when it starts
+/// with no model installed (`crates/ezflow/src/app`).
+pub const NO_FIRST_RUN_ENV: &str = "EZFLOW_NO_FIRST_RUN";
+
 /// A temporary home, removed when dropped.
 pub struct IsolatedHome {
     dir: tempfile::TempDir,
@@ -81,7 +85,8 @@ impl IsolatedHome {
     }
 
     /// `program` (an `ezflow` binary) with every EZ Flow directory in this
-    /// home and stdin from `/dev/null`.
+    /// home, the first-run window off ([`NO_FIRST_RUN_ENV`]) and stdin from
+/// `/dev/null`.
     pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
         let mut command = Command::new(program);
         command
@@ -93,6 +98,9 @@ impl IsolatedHome {
             .env_remove(LOG_DIR_ENV)
             .env_remove(RUNTIME_DIR_ENV)
             .env_remove(LOG_FILTER_ENV)
+            // An app started with no model opens the settings window's
+            // first-run setup; a test that wants that removes this.
+            .env(NO_FIRST_RUN_ENV, "1")
             .stdin(Stdio::null());
         command
     }

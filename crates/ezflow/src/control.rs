@@ -106,6 +106,9 @@ fn print_status(status: StatusReport) {
         "tray:         {}",
         if status.tray { "shown" } else { "none" }
     );
+    if !status.idle_unload.is_empty() {
+        outln!("idle unload:  {}", status.idle_unload);
+    }
     outln!("pid:          {}", status.pid);
     if let Some(error) = status.last_error {
         outln!("last error:   {error}");

@@ -543,6 +543,7 @@ impl App {
             hotkey: self.hotkey.shortcut(),
             hotkey_problem: self.hotkey.problem(),
             hotkey_mode: self.settings.hotkey_mode,
+            idle_unload: self.settings.idle_unload,
             telemetry_enabled: self.settings.telemetry,
             has_last_transcript: self.output.has_last_transcript(),
             tray_registered: self.parts.tray.as_ref().is_some_and(|t| t.is_registered()),

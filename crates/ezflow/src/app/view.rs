@@ -8,7 +8,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use ezflow_config::settings::HotkeyMode;
+use ezflow_config::settings::{HotkeyMode, IdleUnload};
 use ezflow_control::{StatsReport, StatusReport};
 use ezflow_core::memory::ProcessMemory;
 use ezflow_core::stats::DictationStats;
@@ -30,6 +30,7 @@ pub struct Facts<'a> {
     /// Why there is no working hotkey, if there is none.
     pub hotkey_problem: Option<&'a str>,
     pub hotkey_mode: HotkeyMode,
+    pub idle_unload: IdleUnload,
     pub telemetry_enabled: bool,
     pub has_last_transcript: bool,
     pub tray_registered: bool,
@@ -77,6 +78,7 @@ pub fn view(facts: &Facts) -> View {
                 .hotkey
                 .map(|shortcut| format!("{shortcut} ({})", facts.hotkey_mode.as_str())),
             last_error: facts.last_error.map(str::to_owned),
+            idle_unload: facts.idle_unload.to_string(),
         },
     }
 }
@@ -131,6 +133,7 @@ mod tests {
             hotkey: None,
             hotkey_problem: None,
             hotkey_mode: HotkeyMode::PushToTalk,
+            idle_unload: IdleUnload::default(),
             telemetry_enabled: false,
             has_last_transcript: false,
             tray_registered: true,
