@@ -45,7 +45,7 @@ pub use protocol::{ImportQuantize, Request, Response, StatsReport, StatusReport,
 pub use reports::{
     CatalogModel, DictationPoint, DownloadProgress, HistoryReport, MemoryPoint, MicrophoneDevice,
     MicrophonesReport, ModelsReport, OtherModel, SentBatch, SettingField, SettingsReport,
-    TelemetryReport,
+    TelemetryReport, UrlDownload,
 };
 pub use server::{
     peer_allowed, ControlServer, EventPublisher, ServerHandle, MAX_CONNECTIONS, WATCH_QUEUE,

@@ -65,6 +65,15 @@ pub enum Request {
     Models,
     /// Start downloading the catalog model `id` in the background.
     ModelDownload { id: String },
+    /// Start downloading a model that is not in the catalog from `url`
+    /// (http or https) in the background, installed as `ggml-<name>.bin`
+    /// once its SHA-256 is `sha256` (64 hex digits). Progress and the end
+    /// come as the catalog downloads' events, with `id` = `name`.
+    ModelDownloadUrl {
+        name: String,
+        url: String,
+        sha256: String,
+    },
     /// Cancel the running download of `id` (its partial file stays).
     ModelCancel { id: String },
     /// Delete the installed model `id` (not the active one).
@@ -125,6 +134,7 @@ impl Request {
         "autostart-set",
         "models",
         "model-download",
+        "model-download-url",
         "model-cancel",
         "model-remove",
         "model-activate",
@@ -157,6 +167,7 @@ impl Request {
             Request::AutostartSet { .. } => "autostart-set",
             Request::Models => "models",
             Request::ModelDownload { .. } => "model-download",
+            Request::ModelDownloadUrl { .. } => "model-download-url",
             Request::ModelCancel { .. } => "model-cancel",
             Request::ModelRemove { .. } => "model-remove",
             Request::ModelActivate { .. } => "model-activate",
@@ -580,6 +591,11 @@ mod tests {
             Request::ModelDownload {
                 id: "tiny.en".into(),
             },
+            Request::ModelDownloadUrl {
+                name: "my-model".into(),
+                url: "https://models.example/ggml-my-model.bin".into(),
+                sha256: "ab".repeat(32),
+            },
             Request::ModelCancel {
                 id: "tiny.en".into(),
             },
@@ -651,6 +667,12 @@ mod tests {
             e.starts_with(r#"bad arguments for "settings-set": "#),
             "{e}"
         );
+        let e = err(br#"{"cmd":"model-download-url","name":"m","url":"https://x/m.bin"}"#);
+        assert!(
+            e.starts_with(r#"bad arguments for "model-download-url": "#),
+            "{e}"
+        );
+        assert!(e.contains("missing field `sha256`"), "{e}");
         let e = err(br#"{"cmd":"model-import","path":"/x","quantize":"q4"}"#);
         assert!(e.contains("q8_0"), "{e}");
         // Optional arguments, and unknown fields beside real ones.
@@ -738,6 +760,36 @@ mod tests {
                 ..Default::default()
             })
         );
+    }
+
+    #[test]
+    fn url_downloads_in_models_are_optional_on_the_wire() {
+        use crate::reports::UrlDownload;
+        let models = Response::Models(ModelsReport {
+            active: "my-model".into(),
+            downloads: vec![UrlDownload {
+                id: "my-model".into(),
+                url: "https://models.example/ggml-my-model.bin".into(),
+                done: 1024,
+                total: 0,
+                bytes_per_sec: 512,
+            }],
+            ..Default::default()
+        });
+        let line = models.to_line();
+        assert!(
+            line.contains(r#""downloads":[{"id":"my-model","url":"https://models.example/ggml-my-model.bin","done":1024,"total":0,"bytes_per_sec":512}]"#),
+            "{line}"
+        );
+        assert_eq!(serde_json::from_str::<Response>(&line).unwrap(), models);
+        // An older app's answer has no `downloads`: none run.
+        let r: Response =
+            serde_json::from_str(r#"{"ok":true,"models":{"active":"base.en","other":[]}}"#)
+                .unwrap();
+        let Response::Models(report) = r else {
+            panic!("{r:?}")
+        };
+        assert!(report.downloads.is_empty());
     }
 
     #[test]

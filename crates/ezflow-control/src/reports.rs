@@ -57,6 +57,9 @@ pub struct ModelsReport {
     pub catalog: Vec<CatalogModel>,
     /// Installed models that are not in the catalog (imported, hand-placed).
     pub other: Vec<OtherModel>,
+    /// Running downloads of models that are not in the catalog
+    /// (`model-download-url`); catalog downloads are in [`CatalogModel`].
+    pub downloads: Vec<UrlDownload>,
 }
 
 /// One catalog model and where it stands here.
@@ -81,6 +84,19 @@ pub struct CatalogModel {
 #[serde(default)]
 pub struct DownloadProgress {
     pub done: u64,
+    pub total: u64,
+    pub bytes_per_sec: u64,
+}
+
+/// A running download of a model outside the catalog.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UrlDownload {
+    /// The id it will have once installed (the `name` it was asked under).
+    pub id: String,
+    pub url: String,
+    pub done: u64,
+    /// The full size; 0 while the server has not said.
     pub total: u64,
     pub bytes_per_sec: u64,
 }

@@ -19,8 +19,8 @@ use ezflow_control::{
     ControlServer, DictationPoint, DownloadEvent, DownloadProgress, Event, FinishedEvent,
     HistoryReport, ImportQuantize, LevelEvent, MemoryPoint, MicrophoneDevice, MicrophonesReport,
     ModelsReport, OtherModel, Request, Response, SentBatch, ServerHandle, SettingField,
-    SettingsReport, StateEvent, StatsReport, StatusReport, TelemetryReport, MAX_CONNECTIONS,
-    MAX_LINE_BYTES, WATCH_QUEUE,
+    SettingsReport, StateEvent, StatsReport, StatusReport, TelemetryReport, UrlDownload,
+    MAX_CONNECTIONS, MAX_LINE_BYTES, WATCH_QUEUE,
 };
 
 /// A running server in its own directory. Fields drop in order: the server
@@ -164,6 +164,11 @@ fn every_request() -> Vec<Request> {
         Request::ModelDownload {
             id: "tiny.en".into(),
         },
+        Request::ModelDownloadUrl {
+            name: "acme-medical".into(),
+            url: "https://models.acme.example/ggml-acme-medical.bin".into(),
+            sha256: "0123456789abcdef".repeat(4),
+        },
         Request::ModelCancel {
             id: "tiny.en".into(),
         },
@@ -209,6 +214,14 @@ fn bad_arguments_are_answered_and_the_connection_stays_usable() {
     let mut conn = server.connect();
     let cases: &[(&str, &str)] = &[
         (r#"{"cmd":"model-download"}"#, "missing field `id`"),
+        (
+            r#"{"cmd":"model-download-url","name":"m","sha256":"00"}"#,
+            "missing field `url`",
+        ),
+        (
+            r#"{"cmd":"model-download-url","name":7,"url":"https://x/m.bin","sha256":"00"}"#,
+            "invalid type: integer `7`, expected a string",
+        ),
         (
             r#"{"cmd":"telemetry-set","enabled":"yes"}"#,
             "invalid type: string \"yes\", expected a boolean",
@@ -824,7 +837,7 @@ fn wire_examples_in_the_docs() {
         ),
         (
             r#"{"cmd":"fly"}"#,
-            r#"{"ok":false,"error":"unknown command \"fly\"; known commands: toggle, start, stop, cancel, status, unload, reload-settings, load, stats, settings, settings-check, settings-set, autostart-set, models, model-download, model-cancel, model-remove, model-activate, model-import, telemetry, telemetry-set, stats-history, microphones, level-meter, level-meter-stop, open-settings, watch"}"#,
+            r#"{"ok":false,"error":"unknown command \"fly\"; known commands: toggle, start, stop, cancel, status, unload, reload-settings, load, stats, settings, settings-check, settings-set, autostart-set, models, model-download, model-download-url, model-cancel, model-remove, model-activate, model-import, telemetry, telemetry-set, stats-history, microphones, level-meter, level-meter-stop, open-settings, watch"}"#,
         ),
         (
             "toggle",
@@ -1041,6 +1054,28 @@ fn settings_window_wire_examples_in_the_docs() {
             Response::field_errors(errors)
         }
         Request::Models | Request::ModelDownload { .. } => Response::Models(example_models()),
+        Request::ModelDownloadUrl { name, .. } if name == "base.en" => {
+            let mut errors = std::collections::BTreeMap::new();
+            errors.insert(
+                "name".to_owned(),
+                "base.en is a catalog model; use Download in the list".to_owned(),
+            );
+            errors.insert(
+                "sha256".to_owned(),
+                "give the file's SHA-256: 64 hex digits (0-9, a-f); this has 5".to_owned(),
+            );
+            Response::field_errors(errors)
+        }
+        Request::ModelDownloadUrl { name, url, .. } => Response::Models(ModelsReport {
+            downloads: vec![UrlDownload {
+                id: name,
+                url,
+                done: 0,
+                total: 0,
+                bytes_per_sec: 0,
+            }],
+            ..example_models()
+        }),
         Request::Telemetry => Response::Telemetry(TelemetryReport {
             enabled: false,
             endpoint: Some("https://telemetry.ezflow.example".into()),
@@ -1083,6 +1118,8 @@ fn settings_window_wire_examples_in_the_docs() {
         r#"{"cmd":"settings-set","values":{"hotkey":"Ctrl+Foo","idle_unload":"30s"}}"#,
         r#"{"cmd":"model-download"}"#,
         r#"{"cmd":"model-download","id":"base.en"}"#,
+        r#"{"cmd":"model-download-url","name":"base.en","url":"https://models.acme.example/ggml-acme-medical.bin","sha256":"12345"}"#,
+        r#"{"cmd":"model-download-url","name":"acme-medical","url":"https://models.acme.example/ggml-acme-medical.bin","sha256":"3f0c5e0a1b2c3d4e5f60718293a4b5c6d7e8f90123456789abcdef0123456789"}"#,
         r#"{"cmd":"telemetry"}"#,
         r#"{"cmd":"stats-history"}"#,
         r#"{"cmd":"microphones"}"#,
@@ -1181,6 +1218,7 @@ fn example_models() -> ModelsReport {
             size_bytes: 43_550_778,
             active: false,
         }],
+        downloads: Vec::new(),
     }
 }
 
