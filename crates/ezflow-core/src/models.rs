@@ -130,9 +130,10 @@ fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Models
     }
 }
 
-/// Ids become file names, so anything that could leave the directory or
-/// hide the file is refused.
-fn validate_id(id: &str) -> Result<(), ModelsError> {
+/// Checks that `id` can name a model in the store. Ids become file names
+/// (`ggml-{id}.bin`), so anything that could leave the directory or hide
+/// the file is refused ([`ModelsError::InvalidId`] says why).
+pub fn validate_id(id: &str) -> Result<(), ModelsError> {
     let invalid = |reason| {
         Err(ModelsError::InvalidId {
             id: id.to_string(),

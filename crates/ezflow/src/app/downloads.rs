@@ -1,9 +1,10 @@
 //! The real model library behind [`ModelLibrary`]: `ezflow_core`'s model
 //! store, with each download and each import on a thread of its own.
 //!
-//! It owns the running downloads (one per model; cancelled through the
-//! downloader's cancel flag, which keeps the partial file for a resume) and
-//! imports, and publishes their progress and their end as events:
+//! It owns the running downloads (one per model, catalog models and models
+//! added from a URL alike, started by one spawn path over a
+//! [`ModelSource`]; cancelled through the downloader's cancel flag, which
+//! keeps the partial file for a resume) and imports, and publishes their progress and their end as events:
 //! `download` at most 10 times a second per download, `download-finished`
 //! with the error text, `import`/`import-finished`, and `models` when the
 //! store changed. Nothing runs between downloads.
@@ -16,14 +17,14 @@ use std::time::{Duration, Instant};
 
 use ezflow_control::{
     CatalogModel, DownloadEvent, DownloadProgress, Event, FinishedEvent, ImportEvent,
-    ImportFinishedEvent, ImportQuantize, ModelsReport, OtherModel,
+    ImportFinishedEvent, ImportQuantize, ModelsReport, OtherModel, UrlDownload,
 };
 use ezflow_core::catalog;
 use ezflow_core::download::{Progress, ProgressPhase};
 use ezflow_core::import::{self, ImportOptions, ImportProgress, WeightFormat};
-use ezflow_core::models::ModelStore;
+use ezflow_core::models::{ModelSource, ModelStore};
 
-use super::library::{self, ModelLibrary};
+use super::library::{self, ModelLibrary, UrlModel};
 use super::publish::EventSink;
 
 /// At most this often a download's progress is published.
@@ -46,6 +47,9 @@ struct Running {
 struct Download {
     cancel: Arc<AtomicBool>,
     progress: DownloadProgress,
+    /// Where a model outside the catalog comes from; `None` for a catalog
+    /// model (the report shows it in its catalog row).
+    from_url: Option<String>,
 }
 
 fn lock(running: &Mutex<Running>) -> MutexGuard<'_, Running> {
@@ -60,74 +64,22 @@ impl StoreLibrary {
             running: Arc::default(),
         }
     }
-}
 
-impl ModelLibrary for StoreLibrary {
-    fn report(&self, active: &str, loaded: bool, english: bool) -> Result<ModelsReport, String> {
-        let installed = self.store.list().map_err(|e| e.to_string())?;
-        let partials = self.store.partial_downloads().map_err(|e| e.to_string())?;
-        let active_path = self.store.resolve(active).ok();
-        let is_active = |id: &str, path: &Path| {
-            id == active || active_path.as_deref().is_some_and(|p| p == path)
-        };
-        let running = lock(&self.running);
-        let catalog = catalog::all()
-            .iter()
-            .map(|entry| {
-                let path = self.store.path_for(entry.id);
-                CatalogModel {
-                    id: entry.id.to_owned(),
-                    description: entry.description.to_owned(),
-                    size_bytes: entry.size_bytes,
-                    english_only: entry.english_only,
-                    installed: installed.iter().any(|m| m.id == entry.id),
-                    active: is_active(entry.id, &path),
-                    download: running.downloads.get(entry.id).map(|d| d.progress.clone()),
-                    partial_bytes: partials
-                        .iter()
-                        .find(|p| p.id == entry.id)
-                        .map_or(0, |p| p.bytes_done),
-                }
-            })
-            .collect();
-        let other = installed
-            .iter()
-            .filter(|m| m.catalog.is_none())
-            .map(|m| OtherModel {
-                id: m.id.clone(),
-                name: m
-                    .path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-                path: m.path.display().to_string(),
-                size_bytes: m.size_bytes,
-                active: is_active(&m.id, &m.path),
-            })
-            .collect();
-        Ok(ModelsReport {
-            active: active.to_owned(),
-            active_installed: active_path.is_some(),
-            loaded,
-            recommended: library::recommended(
-                ezflow_config::settings::physical_cores(),
-                library::total_memory(),
-                english,
-            )
-            .to_owned(),
-            dir: self.store.dir().display().to_string(),
-            catalog,
-            other,
-        })
-    }
-
-    fn download(&self, id: &str) -> Result<(), String> {
-        let source = self.store.catalog_source(id).map_err(|e| e.to_string())?;
+    /// Starts downloading `source` into the store on a thread of its own:
+    /// the one spawn path of catalog downloads and downloads from a URL
+    /// (`from_url`, listed in the report's `downloads`). Refused while a
+    /// download of the same id runs. The downloader checks the size when
+    /// the source knows it and the SHA-256, and deletes the partial file
+    /// when they do not match.
+    fn start_download(&self, source: ModelSource, from_url: Option<String>) -> Result<(), String> {
+        let id = source.id.clone();
         let cancel = Arc::new(AtomicBool::new(false));
         {
             let mut running = lock(&self.running);
-            if running.downloads.contains_key(id) {
-                return Err(format!("{id} is already downloading"));
+            if running.downloads.contains_key(&id) {
+                return Err(format!(
+                    "{id} is already downloading; wait for it to end or cancel it"
+                ));
             }
             let partial = self
                 .store
@@ -136,7 +88,7 @@ impl ModelLibrary for StoreLibrary {
                 .and_then(|p| p.into_iter().find(|p| p.id == id))
                 .map_or(0, |p| p.bytes_done);
             running.downloads.insert(
-                id.to_owned(),
+                id.clone(),
                 Download {
                     cancel: Arc::clone(&cancel),
                     progress: DownloadProgress {
@@ -144,13 +96,13 @@ impl ModelLibrary for StoreLibrary {
                         total: source.size_bytes.unwrap_or(0),
                         bytes_per_sec: 0,
                     },
+                    from_url,
                 },
             );
         }
         let store = self.store.clone();
         let events = Arc::clone(&self.events);
         let running = Arc::clone(&self.running);
-        let id = id.to_owned();
         let thread_id = id.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("download-{id}"))
@@ -202,6 +154,105 @@ impl ModelLibrary for StoreLibrary {
         }
         tracing::info!(%id, "model download started");
         Ok(())
+    }
+}
+
+impl ModelLibrary for StoreLibrary {
+    fn report(&self, active: &str, loaded: bool, english: bool) -> Result<ModelsReport, String> {
+        let installed = self.store.list().map_err(|e| e.to_string())?;
+        let partials = self.store.partial_downloads().map_err(|e| e.to_string())?;
+        let active_path = self.store.resolve(active).ok();
+        let is_active = |id: &str, path: &Path| {
+            id == active || active_path.as_deref().is_some_and(|p| p == path)
+        };
+        let running = lock(&self.running);
+        let catalog = catalog::all()
+            .iter()
+            .map(|entry| {
+                let path = self.store.path_for(entry.id);
+                CatalogModel {
+                    id: entry.id.to_owned(),
+                    description: entry.description.to_owned(),
+                    size_bytes: entry.size_bytes,
+                    english_only: entry.english_only,
+                    installed: installed.iter().any(|m| m.id == entry.id),
+                    active: is_active(entry.id, &path),
+                    download: running.downloads.get(entry.id).map(|d| d.progress.clone()),
+                    partial_bytes: partials
+                        .iter()
+                        .find(|p| p.id == entry.id)
+                        .map_or(0, |p| p.bytes_done),
+                }
+            })
+            .collect();
+        let other = installed
+            .iter()
+            .filter(|m| m.catalog.is_none())
+            .map(|m| OtherModel {
+                id: m.id.clone(),
+                name: m
+                    .path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                path: m.path.display().to_string(),
+                size_bytes: m.size_bytes,
+                active: is_active(&m.id, &m.path),
+            })
+            .collect();
+        let mut downloads: Vec<UrlDownload> = running
+            .downloads
+            .iter()
+            .filter_map(|(id, d)| {
+                let url = d.from_url.as_ref()?;
+                Some(UrlDownload {
+                    id: id.clone(),
+                    url: url.clone(),
+                    done: d.progress.done,
+                    total: d.progress.total,
+                    bytes_per_sec: d.progress.bytes_per_sec,
+                })
+            })
+            .collect();
+        downloads.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(ModelsReport {
+            active: active.to_owned(),
+            active_installed: active_path.is_some(),
+            loaded,
+            recommended: library::recommended(
+                ezflow_config::settings::physical_cores(),
+                library::total_memory(),
+                english,
+            )
+            .to_owned(),
+            dir: self.store.dir().display().to_string(),
+            catalog,
+            other,
+            downloads,
+        })
+    }
+
+    fn download(&self, id: &str) -> Result<(), String> {
+        let source = self.store.catalog_source(id).map_err(|e| e.to_string())?;
+        self.start_download(source, None)
+    }
+
+    fn download_url(&self, model: &UrlModel) -> Result<(), String> {
+        let dest = self.store.path_for(&model.name);
+        if dest.exists() {
+            return Err(format!(
+                "a model named {} is already installed ({}); remove it first, or choose another name",
+                model.name,
+                dest.display()
+            ));
+        }
+        let source = ModelSource {
+            id: model.name.clone(),
+            url: model.url.clone(),
+            size_bytes: None,
+            sha256: Some(model.sha256.clone()),
+        };
+        self.start_download(source, Some(model.url.clone()))
     }
 
     fn cancel(&self, id: &str) -> Result<(), String> {

@@ -284,6 +284,9 @@ impl App {
             Request::AutostartSet { enabled } => self.autostart_set(enabled),
             Request::Models => self.models_report(),
             Request::ModelDownload { id } => self.model_download(&id),
+            Request::ModelDownloadUrl { name, url, sha256 } => {
+                self.model_download_url(&name, &url, &sha256)
+            }
             Request::ModelCancel { id } => self.model_cancel(&id),
             Request::ModelRemove { id } => self.model_remove(&id),
             Request::ModelActivate { id } => self.model_activate(&id),

@@ -1,16 +1,24 @@
 //! The settings window's model requests: `models`, `model-download`,
-//! `model-cancel`, `model-remove`, `model-activate`, `model-import`.
+//! `model-download-url`, `model-cancel`, `model-remove`, `model-activate`,
+//! `model-import`.
 //!
-//! The rules: the active model (the `model` setting) cannot be removed;
+//! The rules: a model from a URL needs a name that is neither a catalog
+//! model nor an installed one, an http(s) URL and the file's SHA-256, each
+//! refused beside its field (`library::check_url_model`), and nothing
+//! starts unless all three are right; the active model (the `model`
+//! setting) cannot be removed;
 //! only an installed model can be activated, which writes `model` through
 //! the settings' one save path and starts loading it (the tray shows the
 //! load as for any other). Downloads and imports run in the library
 //! (`library.rs`, `downloads.rs`), which publishes their progress.
 
+use std::collections::BTreeMap;
+
 use ezflow_config::settings::Settings;
 use ezflow_control::{Event, ImportQuantize, Response};
 
 use super::event_loop::App;
+use super::library;
 
 impl App {
     pub(super) fn models_report(&self) -> Response {
@@ -29,6 +37,19 @@ impl App {
 
     pub(super) fn model_download(&mut self, id: &str) -> Response {
         match self.parts.library.download(id) {
+            Ok(()) => self.models_changed(),
+            Err(e) => Response::error(e),
+        }
+    }
+
+    pub(super) fn model_download_url(&mut self, name: &str, url: &str, sha256: &str) -> Response {
+        let library = &self.parts.library;
+        let model = match library::check_url_model(name, url, sha256, |id| library.is_installed(id))
+        {
+            Ok(model) => model,
+            Err(field_errors) => return not_started(field_errors),
+        };
+        match self.parts.library.download_url(&model) {
             Ok(()) => self.models_changed(),
             Err(e) => Response::error(e),
         }
@@ -91,5 +112,18 @@ impl App {
     fn models_changed(&mut self) -> Response {
         self.parts.publisher.publish(&Event::Models);
         self.models_report()
+    }
+}
+
+/// The refusal of a `model-download-url`: one line per field, and one line
+/// for all of them that says nothing was started.
+fn not_started(field_errors: BTreeMap<String, String>) -> Response {
+    let all: Vec<String> = field_errors
+        .iter()
+        .map(|(field, why)| format!("{field}: {why}"))
+        .collect();
+    Response::FieldErrors {
+        error: format!("download not started: {}", all.join("; ")),
+        field_errors,
     }
 }

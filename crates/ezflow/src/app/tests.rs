@@ -36,7 +36,7 @@ use super::desktop::{Desktop, Notices};
 use super::event::AppEvent;
 use super::event_loop::{App, Parts};
 use super::insertion::NO_SPEECH;
-use super::library::ModelLibrary;
+use super::library::{ModelLibrary, UrlModel};
 use super::meter::METER_SPAN;
 use super::model::ModelLoad;
 use super::publish::EventSink;
@@ -96,6 +96,7 @@ struct World {
     settings_files_opened: usize,
     installed: Vec<String>,
     downloads: Vec<String>,
+    url_downloads: Vec<UrlModel>,
     removed: Vec<String>,
     // The level meter.
     on_level: Option<OnLevel>,
@@ -446,6 +447,16 @@ impl ModelLibrary for FakeLibrary {
 
     fn download(&self, id: &str) -> Result<(), String> {
         lock(&self.0).downloads.push(id.to_owned());
+        Ok(())
+    }
+
+    fn download_url(&self, model: &UrlModel) -> Result<(), String> {
+        let mut world = lock(&self.0);
+        if world.downloads.contains(&model.name) {
+            return Err(format!("{} is already downloading", model.name));
+        }
+        world.downloads.push(model.name.clone());
+        world.url_downloads.push(model.clone());
         Ok(())
     }
 
@@ -1340,6 +1351,114 @@ fn model_requests_check_before_they_change_anything() {
             id: "base.en".into()
         })
         .is_ok());
+}
+
+#[test]
+fn a_model_from_a_url_is_refused_field_by_field_and_nothing_starts() {
+    let mut h = Harness::start(settings(HotkeyMode::PushToTalk));
+    h.world().installed.push("acme".into());
+    h.forget_published();
+    let ask = |h: &mut Harness, name: &str, url: &str, sha256: &str| {
+        h.answer(Request::ModelDownloadUrl {
+            name: name.into(),
+            url: url.into(),
+            sha256: sha256.into(),
+        })
+    };
+    let sha = "ab".repeat(32);
+    let url = "https://models.example/ggml-acme.bin";
+    for (name, url, sha256, field, says) in [
+        (
+            MODEL,
+            url,
+            sha.as_str(),
+            "name",
+            "is a catalog model; use Download in the list",
+        ),
+        (
+            "acme",
+            url,
+            &sha,
+            "name",
+            "already installed; remove it first",
+        ),
+        ("../x", url, &sha, "name", "not a valid name"),
+        ("", url, &sha, "name", "give the model a name"),
+        (
+            "new",
+            "ftp://models.example/m.bin",
+            &sha,
+            "url",
+            "https:// or http://",
+        ),
+        (
+            "new",
+            "models.example/m.bin",
+            &sha,
+            "url",
+            "https:// or http://",
+        ),
+        ("new", url, "abc", "sha256", "64 hex digits"),
+        ("new", url, "", "sha256", "64 hex digits"),
+    ] {
+        let answer = ask(&mut h, name, url, sha256);
+        let Response::FieldErrors {
+            error,
+            field_errors,
+        } = &answer
+        else {
+            panic!("{name} {url} {sha256}: {answer:?}")
+        };
+        assert_eq!(field_errors.len(), 1, "{field_errors:?}");
+        assert!(field_errors[field].contains(says), "{field_errors:?}");
+        assert!(error.starts_with("download not started: "), "{error}");
+    }
+    let answer = ask(&mut h, "MODEL/", "x", "");
+    let Response::FieldErrors { field_errors, .. } = &answer else {
+        panic!("{answer:?}")
+    };
+    assert_eq!(
+        field_errors.keys().collect::<Vec<_>>(),
+        ["name", "sha256", "url"],
+        "all three at once"
+    );
+    assert!(h.world().downloads.is_empty(), "nothing started");
+    assert!(h.published().is_empty(), "nothing changed");
+}
+
+#[test]
+fn a_model_from_a_url_downloads_like_a_catalog_one_and_cancels_by_its_name() {
+    let mut h = Harness::start(settings(HotkeyMode::PushToTalk));
+    h.forget_published();
+    let sha = "AB".repeat(32);
+    let request = Request::ModelDownloadUrl {
+        name: " acme-medical ".into(),
+        url: "https://models.example/ggml-acme.bin".into(),
+        sha256: sha.clone(),
+    };
+    let answer = h.answer(request.clone());
+    assert!(matches!(answer, Response::Models(_)), "{answer:?}");
+    assert_eq!(
+        h.world().url_downloads,
+        vec![UrlModel {
+            name: "acme-medical".into(),
+            url: "https://models.example/ggml-acme.bin".into(),
+            sha256: sha.to_ascii_lowercase(),
+        }]
+    );
+    assert_eq!(h.published(), vec![Event::Models]);
+    // The library's own refusal (already downloading) is a plain error.
+    let again = h.answer(request);
+    assert!(
+        again.error_text().unwrap().contains("already downloading"),
+        "{again:?}"
+    );
+    assert!(h
+        .answer(Request::ModelCancel {
+            id: "acme-medical".into()
+        })
+        .is_ok());
+    assert!(h.world().downloads.is_empty());
 }
 
 #[test]
