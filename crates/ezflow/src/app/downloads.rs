@@ -104,11 +104,13 @@ impl StoreLibrary {
         let events = Arc::clone(&self.events);
         let running = Arc::clone(&self.running);
         let thread_id = id.clone();
+        let url = source.url.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("download-{id}"))
             .spawn(move || {
                 let id = thread_id;
                 let mut last: Option<Instant> = None;
+                let mut published = None::<DownloadProgress>;
                 let mut on_progress = |p: &Progress| {
                     if p.phase != ProgressPhase::Downloading {
                         return;
@@ -132,12 +134,26 @@ impl StoreLibrary {
                         total: progress.total,
                         bytes_per_sec: progress.bytes_per_sec,
                     }));
+                    published = Some(progress);
                 };
                 let result = store.install_from(&source, &mut on_progress, Some(&cancel));
                 lock(&running).downloads.remove(&id);
                 let error = match result {
                     Ok(report) => {
                         tracing::info!(%id, path = %report.model.path.display(), "model downloaded");
+                        // Of a file whose size the server did not say, the
+                        // last progress may not have been published: the
+                        // watchers see it complete before it ends.
+                        let size = report.model.size_bytes;
+                        if let Some(last) = published.filter(|p| p.done != size || p.total != size)
+                        {
+                            events.publish(&Event::Download(DownloadEvent {
+                                id: id.clone(),
+                                done: size,
+                                total: size,
+                                bytes_per_sec: last.bytes_per_sec,
+                            }));
+                        }
                         None
                     }
                     Err(e) => {
@@ -152,7 +168,7 @@ impl StoreLibrary {
             lock(&self.running).downloads.remove(&id);
             return Err(format!("cannot start the download: {e}"));
         }
-        tracing::info!(%id, "model download started");
+        tracing::info!(%id, %url, "model download started");
         Ok(())
     }
 }
