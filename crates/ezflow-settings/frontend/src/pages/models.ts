@@ -1,5 +1,6 @@
 // Models: the catalog (size, installed, active), downloads with progress,
-// speed and cancel, removing, making one active, and importing a
+// speed and cancel, removing, making one active, adding a model from a URL
+// (name, URL, SHA-256; refusals shown beside their field), and importing a
 // faster-whisper folder. Redrawn from `models` answers; progress updates
 // in place from `download` events.
 
@@ -35,6 +36,12 @@ export interface OtherModel {
   size_bytes?: number;
 }
 
+/** A running download of a model outside the catalog (`model-download-url`). */
+export interface UrlDownload extends Download {
+  id: string;
+  url?: string;
+}
+
 export interface ModelsReport {
   active?: string;
   active_installed?: boolean;
@@ -43,7 +50,12 @@ export interface ModelsReport {
   dir?: string;
   catalog?: CatalogModel[];
   other?: OtherModel[];
+  /** Running downloads of models from a URL (older apps send none). */
+  downloads?: UrlDownload[];
 }
+
+/** The fields of the add-a-model form, as `model-download-url` names them. */
+export const ADD_FIELDS = ["name", "url", "sha256"] as const;
 
 export function modelsOf(answer: Answer): ModelsReport | null {
   const m = answer.models as ModelsReport | undefined;
@@ -58,13 +70,29 @@ export function otherId(model: OtherModel): string {
 
 /** The progress bar, speed and Cancel of one running download. */
 export function progressCell(id: string, d: Download, cancel: HTMLElement | null): HTMLElement {
-  const bar = h("progress", { "data-download": id, max: Math.max(1, d.total), value: Math.min(d.done, d.total) });
+  const bar = h("progress", { "data-download": id });
+  setBar(bar, d);
   const text = h("span", { class: "progress-text", "data-download-text": id });
   setProgressText(text, d);
   return h("div", { class: "progress" }, h("div", { class: "progress-row" }, bar, cancel), text);
 }
 
+/** Bytes the bar keeps ahead of a download whose size the server did not
+ * say: the bar creeps on and the text says the size is unknown. */
+const UNKNOWN_AHEAD = 64 * 1024 * 1024;
+
+function setBar(bar: HTMLProgressElement, d: Download): void {
+  const known = d.total > 0;
+  bar.classList.toggle("unknown-total", !known);
+  bar.max = known ? d.total : d.done + UNKNOWN_AHEAD;
+  bar.value = known ? Math.min(d.done, d.total) : d.done;
+}
+
 export function setProgressText(el: HTMLElement, d: Download): void {
+  if (!(d.total > 0)) {
+    el.textContent = `${formatBytes(d.done)} of an unknown size · ${formatSpeed(d.bytes_per_sec)}`;
+    return;
+  }
   const pct = percent(d.done, d.total);
   const eta = formatEta(d.done, d.total, d.bytes_per_sec);
   el.textContent = `${pct.toFixed(0)}% · ${formatBytes(d.done)} of ${formatBytes(d.total)} · ${formatSpeed(d.bytes_per_sec)}${eta ? ` · ${eta}` : ""}`;
@@ -76,8 +104,7 @@ export function updateProgress(root: ParentNode, e: AppEvent): boolean {
   const bar = root.querySelector<HTMLProgressElement>(`progress[data-download="${CSS.escape(id)}"]`);
   if (!bar) return false;
   const d: Download = { done: Number(e.done) || 0, total: Number(e.total) || 0, bytes_per_sec: Number(e.bytes_per_sec) || 0 };
-  bar.max = Math.max(1, d.total);
-  bar.value = Math.min(d.done, d.total);
+  setBar(bar, d);
   const text = root.querySelector<HTMLElement>(`[data-download-text="${CSS.escape(id)}"]`);
   if (text) setProgressText(text, d);
   return true;
@@ -92,6 +119,18 @@ function rowError(id: string, text: string | undefined): HTMLElement {
 
 function button(action: string, model: string, label: string, extra = ""): HTMLButtonElement {
   return h("button", { type: "button", class: `small ${extra}`.trim(), "data-action": action, "data-model": model }, label);
+}
+
+/** One labelled text field of the add-a-model form, with its inline error
+ * (`data-error-for="add-<field>"`). */
+function addField(field: string, label: string, placeholder: string): { row: HTMLElement; input: HTMLInputElement; error: HTMLElement } {
+  const input = h("input", { type: "text", id: `add-${field}`, "data-add": field, placeholder, spellcheck: "false", autocomplete: "off" });
+  const error = h("p", { class: "field-error", "data-error-for": `add-${field}`, role: "alert", hidden: true });
+  const row = h("div", { class: "field", "data-field": `add-${field}` },
+    h("div", { class: "field-text" }, h("label", { for: input.id, class: "field-label" }, label)),
+    h("div", { class: "field-control" }, input, error),
+  );
+  return { row, input, error };
 }
 
 /** Sends one model request and shows a refusal in `notice`. Resolves the
@@ -127,10 +166,26 @@ export function createPage(): Page {
       const importButton = button("import", "", "Import", "");
       importButton.classList.replace("small", "secondary");
       const importStatus = h("p", { class: "progress-text", "data-import-status": true });
+      const add = {
+        name: addField("name", "Name", "my-model"),
+        url: addField("url", "URL", "https://example.com/ggml-my-model.bin"),
+        sha256: addField("sha256", "SHA-256", "64 hex digits, as the model's publisher lists them"),
+      };
+      const addButton = button("download-url", "", "Add and download", "");
+      addButton.classList.replace("small", "secondary");
+      const addError = h("p", { class: "field-error", "data-error-for": "add-form", role: "alert", hidden: true });
       root.append(
         h("header", { class: "page-head" }, h("h1", null, "Models"), h("p", { class: "lede" }, "Bigger models are more accurate and slower. Everything runs on this computer.")),
         notice,
         h("section", { class: "card" }, table),
+        h("section", { class: "card", "data-add-model": true },
+          h("h2", null, "Add a model from a URL"),
+          h("p", { class: "field-help" }, "A Whisper model file in GGML format (ggml-*.bin) that is not in the list, such as your organisation's own. It is checked against its SHA-256 before it is installed."),
+          add.name.row,
+          add.url.row,
+          add.sha256.row,
+          h("div", { class: "field-control" }, addButton, addError),
+        ),
         h("section", { class: "card" },
           h("h2", null, "Import a faster-whisper model"),
           h("p", { class: "field-help" }, "A CTranslate2 folder (model.bin, config.json, vocabulary) is converted to a model file."),
@@ -143,8 +198,12 @@ export function createPage(): Page {
       let report: ModelsReport | null = null;
       /** Errors shown in their model's row until that model is acted on again. */
       const rowErrors = new Map<string, string>();
+      /** Downloads from a URL this page has shown (id → URL), so that one
+       * that fails keeps a row for its error until dismissed. */
+      const urlDownloads = new Map<string, string>();
       const draw = (r: ModelsReport): void => {
         report = r;
+        for (const d of r.downloads ?? []) urlDownloads.set(d.id, d.url ?? "");
         const rows = (r.catalog ?? []).map((m) => {
           let badge: HTMLElement;
           let right: HTMLElement;
@@ -171,16 +230,31 @@ export function createPage(): Page {
           const id = otherId(o);
           const active = o.active ?? (r.active === id || r.active === o.path);
           return h("tr", { "data-model-row": id },
-            h("td", null, h("div", { class: "model-id" }, o.name, " ", h("span", { class: `badge ${active ? "active" : "installed"}` }, active ? "Active" : "Imported")), o.path ? h("div", { class: "model-desc" }, o.path) : null, rowError(id, rowErrors.get(id))),
+            h("td", null, h("div", { class: "model-id" }, o.name, " ", h("span", { class: `badge ${active ? "active" : "installed"}` }, active ? "Active" : "Installed")), o.path ? h("div", { class: "model-desc" }, o.path) : null, rowError(id, rowErrors.get(id))),
             h("td", { class: "num" }, formatBytes(o.size_bytes)),
             h("td", null, h("div", { class: "row-actions" }, ...(active ? [] : [button("activate", id, "Make active"), button("remove", id, "Remove", "danger")]))),
           );
         });
+        const installedOther = new Set((r.other ?? []).map(otherId));
+        const running = new Map((r.downloads ?? []).map((d) => [d.id, d] as const));
+        const fromUrl = [...urlDownloads].filter(([id]) => !installedOther.has(id) && (running.has(id) || rowErrors.has(id))).map(([id, url]) => {
+          const d = running.get(id);
+          return h("tr", { "data-model-row": id },
+            h("td", null,
+              h("div", { class: "model-id" }, id, " ", h("span", { class: `badge ${d ? "recommended" : ""}` }, d ? "Downloading" : "Not installed")),
+              url ? h("div", { class: "model-desc" }, url) : null,
+              rowError(id, rowErrors.get(id)),
+            ),
+            h("td", { class: "num" }, d && d.total > 0 ? formatBytes(d.total) : "–"),
+            h("td", null, d ? progressCell(id, d, button("cancel", id, "Cancel")) : h("div", { class: "row-actions" }, button("dismiss", id, "Dismiss"))),
+          );
+        });
+        for (const id of installedOther) urlDownloads.delete(id);
         table.replaceChildren(
           h("table", { class: "models" },
             h("colgroup", null, h("col", { class: "c-model" }), h("col", { class: "c-size" }), h("col", { class: "c-actions" })),
             h("thead", null, h("tr", null, h("th", null, "Model"), h("th", null, "Size"), h("th", null, ""))),
-            h("tbody", null, ...rows, ...others),
+            h("tbody", null, ...rows, ...others, ...fromUrl),
           ),
         );
         if (r.dir) table.append(h("p", { class: "field-help" }, `Stored in ${r.dir}`));
@@ -197,6 +271,12 @@ export function createPage(): Page {
         if (!target) return;
         const action = target.dataset.action ?? "";
         const id = target.dataset.model ?? "";
+        if (action === "dismiss") {
+          urlDownloads.delete(id);
+          rowErrors.delete(id);
+          if (report) draw(report);
+          return;
+        }
         const cmd = COMMANDS[action];
         if (!cmd || !id) return;
         target.disabled = true;
@@ -212,6 +292,41 @@ export function createPage(): Page {
           } catch (e) {
             rowErrors.set(id, reason(e));
             if (report) draw(report);
+          }
+        })();
+      });
+
+      const showAddErrors = (errors: Record<string, string>, general: string | null): void => {
+        for (const field of ADD_FIELDS) {
+          const text = errors[field] ?? null;
+          showNotice(add[field].error, text);
+          add[field].row.classList.toggle("has-error", Boolean(text));
+        }
+        showNotice(addError, general);
+      };
+      addButton.addEventListener("click", () => {
+        const request = { cmd: "model-download-url", name: add.name.input.value.trim(), url: add.url.input.value.trim(), sha256: add.sha256.input.value.trim() };
+        addButton.disabled = true;
+        showAddErrors({}, null);
+        void (async () => {
+          try {
+            const answer = await ctx.bridge.request(request);
+            const fields = answer.field_errors ?? {};
+            if (!answer.ok) {
+              // A refusal that names no field of the form shows under it.
+              const named = ADD_FIELDS.some((f) => fields[f]);
+              showAddErrors(fields, named ? null : answer.error ?? "refused");
+              return;
+            }
+            for (const field of ADD_FIELDS) add[field].input.value = "";
+            rowErrors.delete(request.name);
+            urlDownloads.set(request.name, request.url);
+            const r = modelsOf(answer);
+            if (r) draw(r);
+          } catch (e) {
+            showAddErrors({}, reason(e));
+          } finally {
+            addButton.disabled = false;
           }
         })();
       });
