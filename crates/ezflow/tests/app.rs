@@ -754,3 +754,264 @@ fn the_settings_window_protocol_against_the_real_app() {
     assert!(exit.success(), "ezflow exited with {exit}");
     drop(mirror);
 }
+
+/// Serves the file at `path` to every request, as one response with its
+/// length; the first `hold_after` bytes go out slowly, each read 2 ms
+/// after the one before (so that the downloader reports progress), the rest at once as
+/// soon as `release` is set (or the server stops): a download the test can
+/// look at while it runs, then let finish.
+fn gated_file_server(
+    path: PathBuf,
+    hold_after: usize,
+    release: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> ezflow_testbed::http::LoopbackServer {
+    use std::sync::atomic::Ordering;
+    struct Gated {
+        bytes: std::sync::Arc<Vec<u8>>,
+        sent: usize,
+        hold_after: usize,
+        release: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        stop: ezflow_testbed::http::StopSignal,
+    }
+    impl std::io::Read for Gated {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.sent >= self.hold_after {
+                while !self.release.load(Ordering::SeqCst) {
+                    if self.stop.is_set() {
+                        return Err(std::io::ErrorKind::ConnectionAborted.into());
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            let limit = if self.sent < self.hold_after {
+                std::thread::sleep(Duration::from_millis(2));
+                self.hold_after
+            } else {
+                self.bytes.len()
+            };
+            let n = buf.len().min(64 * 1024).min(limit - self.sent);
+            buf[..n].copy_from_slice(&self.bytes[self.sent..self.sent + n]);
+            self.sent += n;
+            Ok(n)
+        }
+    }
+    let bytes = std::sync::Arc::new(std::fs::read(&path).expect("read the model file"));
+    ezflow_testbed::http::LoopbackServer::start(move |incoming| {
+        let size = bytes.len();
+        let body = Gated {
+            bytes: std::sync::Arc::clone(&bytes),
+            sent: 0,
+            hold_after: hold_after.min(size),
+            release: std::sync::Arc::clone(&release),
+            stop: incoming.stop.clone(),
+        };
+        incoming.respond(tiny_http::Response::new(
+            tiny_http::StatusCode(200),
+            Vec::new(),
+            body,
+            Some(size),
+            None,
+        ));
+    })
+}
+
+/// A model that is not in the catalog, added by its URL and SHA-256 (an
+/// organisation's own fine-tuned model): the real tiny.en file from a
+/// loopback server, its progress as `download` events and in `models`'
+/// `downloads` while it runs, installed among the other models, activated
+/// and loaded. A wrong SHA-256 ends with the mismatch named and nothing in
+/// the store; bad arguments are refused beside their fields.
+#[test]
+fn a_model_from_a_url_against_the_real_app() {
+    use ezflow_control::{self as control, Event, Request, Response};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let desktop = Desktop::start();
+    let (_watcher_conn, _registrations) = panel::start_watcher(&desktop.session.bus, true);
+    desktop.write_settings("idle_unload = \"never\"\n");
+    let model_file = assets::tiny_en();
+    let model_bytes = std::fs::read(&model_file).expect("read tiny.en");
+    let sha256 = ezflow_testbed::payload::sha256_hex(&model_bytes);
+    let release = Arc::new(AtomicBool::new(false));
+    let server = gated_file_server(model_file, 2 * 1024 * 1024, Arc::clone(&release));
+    let url = server.url("models/ggml-acme-tiny.bin");
+    let app = desktop.start_app();
+    let socket = desktop.path("run").join("ezflow").join("control.sock");
+    let ask = |request: Request| control::send(&socket, &request).expect("the app answers");
+
+    let mut watch = control::watch(&socket).expect("watch");
+    let (events_tx, events) = std::sync::mpsc::channel();
+    let closer = watch.closer().expect("closer");
+    let reader = std::thread::spawn(move || {
+        for event in watch.by_ref() {
+            if events_tx.send(event.expect("an event line")).is_err() {
+                return;
+            }
+        }
+    });
+    let next_event = |want: &dyn Fn(&Event) -> bool, what: &str| -> Event {
+        let give_up = Instant::now() + PATIENCE;
+        loop {
+            let left = give_up.saturating_duration_since(Instant::now());
+            let event = events
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no event within {PATIENCE:?}: {what}"));
+            if want(&event) {
+                return event;
+            }
+        }
+    };
+
+    // Bad arguments: each refused beside its field, nothing started.
+    let answer = ask(Request::ModelDownloadUrl {
+        name: "tiny.en".into(),
+        url: "ftp://models.example/ggml-tiny.en.bin".into(),
+        sha256: "not-a-hash".into(),
+    });
+    let Response::FieldErrors { field_errors, .. } = &answer else {
+        panic!("{answer:?}")
+    };
+    assert!(
+        field_errors["name"].contains("catalog model; use Download in the list"),
+        "{field_errors:?}"
+    );
+    assert!(field_errors["url"].contains("https://"), "{field_errors:?}");
+    assert!(
+        field_errors["sha256"].contains("64 hex digits"),
+        "{field_errors:?}"
+    );
+    assert!(server.seen().is_empty(), "nothing was fetched");
+
+    // The real model with its real SHA-256 (given in capitals: the case of
+    // the hex digits does not matter).
+    let answer = ask(Request::ModelDownloadUrl {
+        name: "acme-tiny".into(),
+        url: url.clone(),
+        sha256: sha256.to_ascii_uppercase(),
+    });
+    let Response::Models(models) = answer else {
+        panic!("{answer:?}")
+    };
+    let dir = PathBuf::from(&models.dir);
+    let Event::Download(first) = next_event(
+        &|e| matches!(e, Event::Download(d) if d.id == "acme-tiny" && d.done > 0),
+        "the download's progress",
+    ) else {
+        unreachable!()
+    };
+    // Held by the server half way: the running download is in `models`.
+    let Response::Models(models) = ask(Request::Models) else {
+        panic!("models")
+    };
+    let running = models
+        .downloads
+        .iter()
+        .find(|d| d.id == "acme-tiny")
+        .unwrap_or_else(|| panic!("the URL download is listed: {models:?}"));
+    assert_eq!(running.url, url);
+    assert!(running.done > 0, "{running:?}");
+    assert!(models.other.iter().all(|m| m.id != "acme-tiny"));
+    assert!(models.catalog.iter().all(|m| m.id != "acme-tiny"));
+    release.store(true, Ordering::SeqCst);
+    let mut done = vec![first.done];
+    let finished = loop {
+        match next_event(
+            &|e| {
+                matches!(e, Event::Download(d) if d.id == "acme-tiny")
+                    || matches!(e, Event::DownloadFinished(f) if f.id == "acme-tiny")
+            },
+            "the download's end",
+        ) {
+            Event::Download(d) => done.push(d.done),
+            Event::DownloadFinished(f) => break f,
+            _ => unreachable!(),
+        }
+    };
+    assert_eq!(finished.error, None, "{finished:?}");
+    assert!(done.windows(2).all(|w| w[0] <= w[1]), "{done:?}");
+    assert_eq!(
+        done.last().copied(),
+        Some(model_bytes.len() as u64),
+        "{done:?}"
+    );
+    let Response::Models(models) = ask(Request::Models) else {
+        panic!("models")
+    };
+    assert!(models.downloads.is_empty(), "{models:?}");
+    let installed = models
+        .other
+        .iter()
+        .find(|m| m.id == "acme-tiny")
+        .unwrap_or_else(|| panic!("installed among the other models: {models:?}"));
+    assert_eq!(installed.name, "ggml-acme-tiny.bin");
+    assert_eq!(installed.size_bytes, model_bytes.len() as u64);
+    assert_eq!(
+        std::fs::read(dir.join("ggml-acme-tiny.bin")).expect("the installed file"),
+        model_bytes
+    );
+
+    // Activated, it loads.
+    let answer = ask(Request::ModelActivate {
+        id: "acme-tiny".into(),
+    });
+    let Response::Models(models) = answer else {
+        panic!("{answer:?}")
+    };
+    assert_eq!(models.active, "acme-tiny");
+    next_event(
+        &|e| matches!(e, Event::State(s) if s.model == "acme-tiny" && s.model_loaded),
+        "the model from the URL loaded",
+    );
+    let Response::Status(status) = ask(Request::Status) else {
+        panic!("status")
+    };
+    assert!(status.model_loaded, "{status:?}");
+    assert_eq!(status.model, "acme-tiny");
+
+    // Its name is taken now.
+    let answer = ask(Request::ModelDownloadUrl {
+        name: "acme-tiny".into(),
+        url: url.clone(),
+        sha256: sha256.clone(),
+    });
+    let Response::FieldErrors { field_errors, .. } = &answer else {
+        panic!("{answer:?}")
+    };
+    assert!(
+        field_errors["name"].contains("already installed; remove it first"),
+        "{field_errors:?}"
+    );
+
+    // The wrong SHA-256: the mismatch named, nothing in the store.
+    let wrong = "0".repeat(64);
+    let answer = ask(Request::ModelDownloadUrl {
+        name: "acme-wrong".into(),
+        url: url.clone(),
+        sha256: wrong.clone(),
+    });
+    assert!(answer.is_ok(), "{answer:?}");
+    let Event::DownloadFinished(finished) = next_event(
+        &|e| matches!(e, Event::DownloadFinished(f) if f.id == "acme-wrong"),
+        "the wrong download's end",
+    ) else {
+        unreachable!()
+    };
+    let error = finished.error.expect("a wrong SHA-256 is an error");
+    assert!(
+        error.contains("SHA-256") && error.contains(&wrong) && error.contains(&sha256),
+        "{error}"
+    );
+    assert!(!dir.join("ggml-acme-wrong.bin").exists());
+    assert!(!dir.join("ggml-acme-wrong.bin.partial").exists());
+    let Response::Models(models) = ask(Request::Models) else {
+        panic!("models")
+    };
+    assert!(models.other.iter().all(|m| m.id != "acme-wrong"));
+    assert!(models.downloads.is_empty(), "{models:?}");
+
+    closer.close();
+    reader.join().expect("the watch reader");
+    let exit = app.terminate();
+    assert!(exit.success(), "ezflow exited with {exit}");
+    drop(server);
+}
