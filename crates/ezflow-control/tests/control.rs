@@ -1055,16 +1055,16 @@ fn settings_window_wire_examples_in_the_docs() {
         }
         Request::Models | Request::ModelDownload { .. } => Response::Models(example_models()),
         Request::ModelDownloadUrl { name, .. } if name == "base.en" => {
-            let mut errors = std::collections::BTreeMap::new();
-            errors.insert(
-                "name".to_owned(),
-                "base.en is a catalog model; use Download in the list".to_owned(),
-            );
-            errors.insert(
-                "sha256".to_owned(),
-                "give the file's SHA-256: 64 hex digits (0-9, a-f); this has 5".to_owned(),
-            );
-            Response::field_errors(errors)
+            // As the app words it (crates/ezflow/src/app/library.rs).
+            let name = "base.en is a catalog model; use Download in the list";
+            let sha256 = "this has 5 digits; a SHA-256 is 64 hex digits (0-9, a-f), as the model's publisher lists it";
+            Response::FieldErrors {
+                error: format!("download not started: name: {name}; sha256: {sha256}"),
+                field_errors: [("name", name), ("sha256", sha256)]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
+            }
         }
         Request::ModelDownloadUrl { name, url, .. } => Response::Models(ModelsReport {
             downloads: vec![UrlDownload {
