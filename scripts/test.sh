@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Sets up a fresh Debian machine (system packages, test model, test audio)
-# and runs EZ Flow's whole test suite, then the formatting and lint checks.
+# Sets up a fresh Debian machine (system packages, test model, test audio,
+# the settings window's frontend and tauri-driver) and runs EZ Flow's whole
+# test suite (the frontend's unit tests and size budget, then every crate's
+# tests, the settings window's end-to-end tests included), then the
+# formatting and lint checks.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 scripts/setup-system.sh
 scripts/fetch-test-assets.sh
+scripts/build-settings-ui.sh --test
+scripts/setup-window-tests.sh
 cargo test --workspace --all-targets
 cargo test --workspace --doc
 cargo fmt --all -- --check

@@ -65,3 +65,42 @@ pub fn reference_text(audio: &Path) -> std::io::Result<String> {
     let text = std::fs::read_to_string(audio.with_extension("txt"))?;
     Ok(text.trim().to_owned())
 }
+
+/// The samples of a 16-bit PCM mono WAV file (the JFK clip and the
+/// espeak-ng sentences are), as f32 in -1..1, for tests that cannot link
+/// the core library's decoder. Panics on anything else.
+pub fn pcm16_mono_wav(path: &Path) -> Vec<f32> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    assert!(
+        bytes.len() > 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WAVE",
+        "{} is not a WAV file",
+        path.display()
+    );
+    let mut at = 12;
+    let mut format = None;
+    while at + 8 <= bytes.len() {
+        let id = &bytes[at..at + 4];
+        let len = u32::from_le_bytes([bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]])
+            as usize;
+        let body = &bytes[at + 8..(at + 8 + len).min(bytes.len())];
+        if id == b"fmt " {
+            let tag = u16::from_le_bytes([body[0], body[1]]);
+            let channels = u16::from_le_bytes([body[2], body[3]]);
+            let bits = u16::from_le_bytes([body[14], body[15]]);
+            format = Some((tag, channels, bits));
+        } else if id == b"data" {
+            assert_eq!(
+                format,
+                Some((1, 1, 16)),
+                "{} is not 16-bit PCM mono",
+                path.display()
+            );
+            return body
+                .chunks_exact(2)
+                .map(|s| f32::from(i16::from_le_bytes([s[0], s[1]])) / 32768.0)
+                .collect();
+        }
+        at += 8 + len + (len & 1);
+    }
+    panic!("{} has no data chunk", path.display())
+}

@@ -86,7 +86,7 @@ impl IsolatedHome {
 
     /// `program` (an `ezflow` binary) with every EZ Flow directory in this
     /// home, the first-run window off ([`NO_FIRST_RUN_ENV`]) and stdin from
-/// `/dev/null`.
+    /// `/dev/null`.
     pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
         let mut command = Command::new(program);
         command

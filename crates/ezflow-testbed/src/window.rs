@@ -106,10 +106,16 @@ impl WindowDriver {
         let stderr = child.stderr.take().expect("piped stderr");
         let log = LogLines::follow(stderr, Some("tauri-driver"));
         let deadline = Instant::now() + DRIVER_START;
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        // Both must listen: tauri-driver answers a session request it
+        // cannot forward yet with a dropped connection.
+        let listening = |p: u16| TcpStream::connect(("127.0.0.1", p)).is_ok();
+        while !(listening(port) && listening(native_port)) {
             if Instant::now() > deadline {
                 let _ = child.kill();
-                panic!("tauri-driver did not listen on port {port} within {DRIVER_START:?}");
+                panic!(
+                    "tauri-driver (port {port}) and WebKitWebDriver (port {native_port}) \
+                     did not both listen within {DRIVER_START:?}"
+                );
             }
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("tauri-driver exited before listening: {status}");
@@ -218,6 +224,37 @@ impl Window {
             .iter()
             .map(element_of)
             .collect()
+    }
+
+    /// Finds `selector` (waiting up to `patience`) and clicks it, finding it
+    /// again if the page drew it anew in between (pages redraw on the app's
+    /// events).
+    pub fn click_on(&self, selector: &str, patience: Duration) -> anyhow::Result<()> {
+        self.on_fresh(selector, patience, |w, e| w.click(e))
+    }
+
+    /// The visible text of `selector`, found as [`Window::click_on`] does.
+    pub fn text_of(&self, selector: &str, patience: Duration) -> anyhow::Result<String> {
+        self.on_fresh(selector, patience, |w, e| w.text(e))
+    }
+
+    fn on_fresh<T>(
+        &self,
+        selector: &str,
+        patience: Duration,
+        act: impl Fn(&Window, &Element) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let deadline = Instant::now() + patience;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let element = self.find(selector, left)?;
+            match act(self, &element) {
+                Err(e) if e.to_string().contains("stale element") && Instant::now() < deadline => {
+                    continue
+                }
+                other => return other,
+            }
+        }
     }
 
     pub fn click(&self, element: &Element) -> anyhow::Result<()> {

@@ -46,8 +46,10 @@ impl SettingsWindow for WindowLauncher {
             return Ok(Opened::AlreadyOpen);
         }
         let binary = find_binary().ok_or_else(not_installed)?;
-        let mut child = Command::new(&binary)
-            .stdin(Stdio::null())
+        let mut command = Command::new(&binary);
+        command.stdin(Stdio::null());
+        super::signals::with_default_signal_mask(&mut command);
+        let mut child = command
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
         tracing::info!(pid = child.id(), binary = %binary.display(), "settings window started");

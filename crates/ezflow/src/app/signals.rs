@@ -47,3 +47,28 @@ pub fn spawn_quit_listener(signals: QuitSignals, events: Sender<AppEvent>) -> an
         .context("cannot start the signal thread")?;
     Ok(())
 }
+
+/// Makes `command`'s process start with no signal blocked. This app blocks
+/// SIGINT and SIGTERM in every thread ([`block_quit_signals`]), and a
+/// child started from one of them was seen to keep that mask through
+/// `exec` (the settings window, started by the app, had both blocked in
+/// every thread, so neither SIGTERM nor its WebKit shutdown ended it). A
+/// long-lived child must end on SIGTERM: that is how a session manager,
+/// `kill` and WebKit end processes. The settings window's end-to-end test
+/// (`with_no_model_the_app_opens_the_window_on_its_setup`) checks the
+/// window's mask in `/proc`.
+pub fn with_default_signal_mask(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec only async-signal-safe calls are made:
+    // sigemptyset and sigprocmask on a local set.
+    unsafe {
+        command.pre_exec(|| {
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            if libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}

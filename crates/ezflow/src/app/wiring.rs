@@ -267,7 +267,11 @@ impl Desktop for DesktopSession {
                 return;
             }
         }
-        if let Err(e) = std::process::Command::new("xdg-open").arg(&path).spawn() {
+        let mut xdg_open = std::process::Command::new("xdg-open");
+        xdg_open.arg(&path);
+        // The editor it starts lives on after this call: let it be ended.
+        super::signals::with_default_signal_mask(&mut xdg_open);
+        if let Err(e) = xdg_open.spawn() {
             tracing::warn!("could not open {} (xdg-open: {e})", path.display());
         }
     }
