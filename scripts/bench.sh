@@ -57,6 +57,8 @@ scripts/setup-system.sh
 EZFLOW_PROFILE=release scripts/fetch-test-assets.sh
 if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c "import faster_whisper" 2>/dev/null; then
   echo "bench.sh: installing faster-whisper into $venv" >&2
+  # A broken venv (or a link to one that is gone) is made anew.
+  rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "faster-whisper==1.2.1"
 fi
