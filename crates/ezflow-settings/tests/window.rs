@@ -638,3 +638,61 @@ fn with_no_model_the_app_opens_the_window_on_its_setup() {
     });
     drop(app);
 }
+
+#[test]
+fn without_the_app_the_window_says_so_and_starts_it() {
+    let session = DesktopSession::start();
+    let driver = WindowDriver::start(&session, &[]);
+    let window = driver
+        .open(&settings_binary(), &[])
+        .expect("open the settings window");
+    window
+        .find("[data-current-page=\"not-running\"]", PATIENCE)
+        .expect("the window says EZ Flow is not running");
+    let path = workspace_root().join("target/window-screenshots/not-running.png");
+    std::thread::sleep(Duration::from_millis(700));
+    screenshot_window(session.display(), TITLE, &path).expect("screenshot");
+    if std::env::var_os("EZFLOW_UPDATE_SCREENSHOTS").is_some() {
+        let docs = workspace_root().join("docs/screenshots");
+        std::fs::create_dir_all(&docs).expect("docs/screenshots");
+        std::fs::copy(&path, docs.join("not-running.png")).expect("copy the screenshot");
+    }
+    window
+        .click_on("[data-action=\"start-app\"]", PATIENCE)
+        .expect("Start EZ Flow");
+    // The window starts the app beside it, detached, and connects.
+    // With no model installed, the connected window shows its setup.
+    window
+        .find("[data-current-page=\"setup\"]", PATIENCE)
+        .unwrap_or_else(|e| {
+            let shown = window
+                .execute("return document.querySelector('main').innerText;", &[])
+                .unwrap_or_default();
+            panic!("{e}; the page shows: {shown}")
+        });
+    let home = session.home.path().display().to_string();
+    let apps: Vec<u32> = process::all_processes()
+        .into_iter()
+        .filter(|p| p.name == "ezflow")
+        .filter(|p| {
+            std::fs::read(format!("/proc/{}/environ", p.pid))
+                .map(|env| String::from_utf8_lossy(&env).contains(&home))
+                .unwrap_or(false)
+        })
+        .map(|p| p.pid)
+        .collect();
+    assert_eq!(apps.len(), 1, "one app started, in this session: {apps:?}");
+    let status = process::output_within(
+        session.command(ezflow_binary()).args(["status", "--json"]),
+        PATIENCE,
+    )
+    .expect("ezflow status");
+    assert!(status.status.success(), "the started app answers");
+    window.close().expect("close");
+    // It is the user's app now: it outlives the window. End it here.
+    // SAFETY: kill(2) with a pid this test just read from /proc.
+    unsafe { libc::kill(apps[0] as libc::pid_t, libc::SIGTERM) };
+    eventually("the started app ends on SIGTERM", || {
+        !Path::new(&format!("/proc/{}", apps[0])).exists()
+    });
+}

@@ -1,12 +1,13 @@
 //! A level meter: an input device held open to measure how loud it is,
 //! for the settings window's microphone test. Nothing is recorded: every
-//! ~50 ms of audio becomes one [`Level`] (RMS and peak over all channels)
+//! ~50 ms of audio (and at most 20 a second of wall-clock time) becomes one [`Level`] (RMS and peak over all channels)
 //! handed to the caller on the audio thread, and is then forgotten.
 //!
 //! It owns opening the device for that and closing it on drop. When the
 //! meter stops is the app's decision (a one-shot deadline, a request).
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use cpal::traits::{DeviceTrait, StreamTrait};
 
@@ -21,6 +22,11 @@ pub struct Level {
 
 /// Levels per second.
 const LEVELS_PER_SECOND: u32 = 20;
+/// The shortest wall-clock time between two levels. A device that delivers
+/// audio faster than real time (a burst after a stall, a virtual device
+/// with no clock) must not flood the listener: its audio is measured over
+/// a longer window instead.
+const MIN_INTERVAL: Duration = Duration::from_millis(1000 / LEVELS_PER_SECOND as u64);
 
 /// Called on the audio thread with each level.
 pub type OnLevel = Box<dyn FnMut(Level) + Send>;
@@ -67,6 +73,7 @@ impl LevelMeter {
             count: 0,
             squares: 0.0,
             peak: 0.0,
+            last: None,
             on_level,
             on_failure: Some(on_failure),
         }));
@@ -114,6 +121,8 @@ struct Window {
     count: usize,
     squares: f64,
     peak: f32,
+    /// When the last level was handed over.
+    last: Option<Instant>,
     on_level: OnLevel,
     on_failure: Option<OnFailure>,
 }
@@ -123,7 +132,8 @@ impl Window {
         self.squares += f64::from(sample) * f64::from(sample);
         self.peak = self.peak.max(sample.abs());
         self.count += 1;
-        if self.count >= self.size {
+        if self.count >= self.size && self.last.is_none_or(|t| t.elapsed() >= MIN_INTERVAL) {
+            self.last = Some(Instant::now());
             let rms = (self.squares / self.count as f64).sqrt() as f32;
             let level = Level {
                 rms: rms.min(1.0),
@@ -170,4 +180,47 @@ where
             None,
         )
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(size: usize, levels: &Arc<Mutex<Vec<Level>>>) -> Window {
+        let levels = Arc::clone(levels);
+        Window {
+            size,
+            count: 0,
+            squares: 0.0,
+            peak: 0.0,
+            last: None,
+            on_level: Box::new(move |l| levels.lock().expect("levels").push(l)),
+            on_failure: None,
+        }
+    }
+
+    #[test]
+    fn audio_faster_than_real_time_gives_at_most_twenty_levels_a_second() {
+        let levels = Arc::new(Mutex::new(Vec::new()));
+        let mut w = window(100, &levels);
+        // Ten windows' worth at once, as an unpaced device delivers them.
+        for i in 0..1000 {
+            w.push(if i % 2 == 0 { 0.5 } else { -0.5 });
+        }
+        assert_eq!(
+            levels.lock().expect("levels").len(),
+            1,
+            "one level, not ten"
+        );
+        std::thread::sleep(MIN_INTERVAL + Duration::from_millis(10));
+        for _ in 0..100 {
+            w.push(0.25);
+        }
+        let seen = levels.lock().expect("levels").clone();
+        assert_eq!(seen.len(), 2, "the next one once the interval passed");
+        assert!((seen[0].rms - 0.5).abs() < 1e-6 && (seen[0].peak - 0.5).abs() < 1e-6);
+        // The second covers everything since the first: the rest of the
+        // burst at 0.5 and the quieter 0.25.
+        assert!(seen[1].rms < 0.5 && seen[1].rms > 0.25, "{:?}", seen[1]);
+    }
 }
