@@ -231,6 +231,11 @@ fn dictation_from_hotkey_to_text_in_the_focused_window() {
         "idle PSS {} KiB is over 50 MiB",
         memory.pss / 1024
     );
+    // Idle begins once start-up has settled: on a loaded machine (this
+    // binary's other tests run beside it) the panel stand-in's reading of
+    // the new tray item, which the app answers, can land a moment after
+    // registration. The benchmark settles 10 s; 3 s is enough here.
+    std::thread::sleep(Duration::from_secs(3));
     let ticks_before = app.cpu_ticks();
     std::thread::sleep(idle_watch());
     let idle_ticks = app.cpu_ticks() - ticks_before;
