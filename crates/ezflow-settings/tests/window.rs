@@ -250,10 +250,18 @@ fn element_arg(element: &ezflow_testbed::window::Element) -> serde_json::Value {
 /// A picture of the window as the X server shows it. Waits a moment for
 /// the page to finish drawing what the test just read off it.
 fn screenshot(rig: &Rig, name: &str) {
-    std::thread::sleep(Duration::from_millis(700));
-    let dir = workspace_root().join("target/window-screenshots");
-    let path = dir.join(format!("{name}.png"));
-    screenshot_window(rig.session.display(), TITLE, &path).expect("screenshot");
+    save_screenshot(rig.session.display(), name, Duration::from_millis(700));
+}
+
+/// Saves the window on `display`, after `settle`, as
+/// `target/window-screenshots/NAME.png`, and also in `docs/screenshots/`
+/// when `EZFLOW_UPDATE_SCREENSHOTS` is set.
+fn save_screenshot(display: &str, name: &str, settle: Duration) {
+    std::thread::sleep(settle);
+    let path = workspace_root()
+        .join("target/window-screenshots")
+        .join(format!("{name}.png"));
+    screenshot_window(display, TITLE, &path).expect("screenshot");
     if std::env::var_os("EZFLOW_UPDATE_SCREENSHOTS").is_some() {
         let docs = workspace_root().join("docs/screenshots");
         std::fs::create_dir_all(&docs).expect("docs/screenshots");
@@ -586,14 +594,7 @@ fn with_no_model_the_app_opens_the_window_on_its_setup() {
         .map(|p| p.pid)
         .collect();
     assert_eq!(window_pids.len(), 1, "one window, started by the app");
-    let path = workspace_root().join("target/window-screenshots/first-run.png");
-    std::thread::sleep(Duration::from_millis(1500));
-    screenshot_window(session.display(), TITLE, &path).expect("screenshot");
-    if std::env::var_os("EZFLOW_UPDATE_SCREENSHOTS").is_some() {
-        let docs = workspace_root().join("docs/screenshots");
-        std::fs::create_dir_all(&docs).expect("docs/screenshots");
-        std::fs::copy(&path, docs.join("first-run.png")).expect("copy the screenshot");
-    }
+    save_screenshot(session.display(), "first-run", Duration::from_millis(1500));
     // Asking again focuses the open window instead of starting another.
     let out = process::output_within(
         session.command(ezflow_binary()).args(["settings", "open"]),
@@ -649,14 +650,7 @@ fn without_the_app_the_window_says_so_and_starts_it() {
     window
         .find("[data-current-page=\"not-running\"]", PATIENCE)
         .expect("the window says EZ Flow is not running");
-    let path = workspace_root().join("target/window-screenshots/not-running.png");
-    std::thread::sleep(Duration::from_millis(700));
-    screenshot_window(session.display(), TITLE, &path).expect("screenshot");
-    if std::env::var_os("EZFLOW_UPDATE_SCREENSHOTS").is_some() {
-        let docs = workspace_root().join("docs/screenshots");
-        std::fs::create_dir_all(&docs).expect("docs/screenshots");
-        std::fs::copy(&path, docs.join("not-running.png")).expect("copy the screenshot");
-    }
+    save_screenshot(session.display(), "not-running", Duration::from_millis(700));
     window
         .click_on("[data-action=\"start-app\"]", PATIENCE)
         .expect("Start EZ Flow");
