@@ -5,8 +5,10 @@
 # (to make labelled test speech), ALSA's headers (microphone capture), and an
 # X server and D-Bus daemon for the desktop tests (Xvfb, dbus-daemon), and for
 # the settings window: WebKitGTK and GTK's headers (Tauri on Linux) and
-# WebKitGTK's WebDriver (its end-to-end tests). Does nothing when everything
-# is present.
+# WebKitGTK's WebDriver (its end-to-end tests); for the package: Debian's
+# packaging tools (dpkg-shlibdeps, lintian), desktop-file-validate, and
+# qemu-user to run the packaged binary on an older CPU model. Does nothing
+# when everything is present.
 set -euo pipefail
 
 packages=(
@@ -18,6 +20,7 @@ packages=(
   xvfb xauth dbus
   libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev librsvg2-dev
   webkit2gtk-driver
+  dpkg-dev lintian desktop-file-utils qemu-user
 )
 
 missing=()
