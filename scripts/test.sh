@@ -17,3 +17,5 @@ cargo test --workspace --all-targets
 cargo test --workspace --doc
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+scripts/package.sh --skip-setup
+scripts/test-package.sh
