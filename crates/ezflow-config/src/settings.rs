@@ -132,6 +132,10 @@ pub struct Settings {
     /// start) that takes longer than this is logged as a warning with the
     /// time of each of its stages; `None` turns the warning off.
     pub slow_operation: Option<Duration>,
+    /// Start EZ Flow when the user logs in. Off until they turn it on. The
+    /// app keeps the desktop's autostart entry in step with it; here it is
+    /// only kept.
+    pub autostart: bool,
 }
 
 /// Push-to-talk or toggle.
@@ -192,6 +196,7 @@ impl Default for Settings {
             microphone: String::new(),
             max_recording: DEFAULT_MAX_RECORDING,
             slow_operation: Some(DEFAULT_SLOW_OPERATION),
+            autostart: false,
         }
     }
 }

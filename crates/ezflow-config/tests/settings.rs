@@ -43,6 +43,7 @@ fn custom() -> Settings {
         microphone: "USB Audio \"Blue\" Mic".to_owned(),
         max_recording: Duration::from_secs(90),
         slow_operation: Some(Duration::from_millis(750)),
+        autostart: true,
     }
 }
 
@@ -402,6 +403,7 @@ fn good_lines() -> Vec<(&'static str, &'static str)> {
         ("microphone", "microphone = \"jfk\""),
         ("max_recording", "max_recording = \"2m\""),
         ("slow_operation", "slow_operation = \"off\""),
+        ("autostart", "autostart = true"),
     ]
 }
 
@@ -419,6 +421,7 @@ fn good_settings() -> Settings {
         microphone: "jfk".to_owned(),
         max_recording: Duration::from_secs(120),
         slow_operation: None,
+        autostart: true,
     }
 }
 
@@ -445,6 +448,8 @@ fn invalid_value_falls_back_for_that_key_only() {
         ("model = [\"a\", \"b\"]", "model", "found a list"),
         ("telemetry = \"yes\"", "telemetry", "true or false"),
         ("telemetry = 1", "telemetry", "found a whole number"),
+        ("autostart = \"yes\"", "autostart", "true or false"),
+        ("autostart = 1", "autostart", "found a whole number"),
         ("slow_operation = \"5ms\"", "slow_operation", "10ms to 10m"),
         (
             "slow_operation = \"fast\"",
@@ -508,6 +513,7 @@ fn invalid_value_falls_back_for_that_key_only() {
             "microphone" => expected.microphone = defaults.microphone,
             "max_recording" => expected.max_recording = defaults.max_recording,
             "slow_operation" => expected.slow_operation = defaults.slow_operation,
+            "autostart" => expected.autostart = defaults.autostart,
             other => panic!("no such key {other}"),
         }
         assert_eq!(report.settings, expected, "{bad}");

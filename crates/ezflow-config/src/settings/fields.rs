@@ -26,6 +26,7 @@ pub(super) const LANGUAGE_ACCEPTS: &str =
 pub(super) const THREADS_ACCEPTS: &str =
     "0 (automatic: one per physical core) or a whole number from 1 to 64";
 pub(super) const TELEMETRY_ACCEPTS: &str = "true or false";
+pub(super) const AUTOSTART_ACCEPTS: &str = "true or false";
 pub(super) const TELEMETRY_ENDPOINT_ACCEPTS: &str =
     "\"\" (the built-in endpoint) or a URL starting with https:// or http://";
 pub(super) const HOTKEY_ACCEPTS: &str =
@@ -102,15 +103,7 @@ pub(super) const FIELDS: &[Field] = &[
         comment: "Send anonymous usage statistics (off unless you turn it on). What is sent,\n\
                   # and how to see it first: `ezflow telemetry preview`, docs/telemetry.md.",
         apply: |s, v| {
-            s.telemetry = match v {
-                toml::Value::Boolean(b) => *b,
-                other => {
-                    return Err(format!(
-                        "expected true or false without quotes, found {}",
-                        type_name(other)
-                    ))
-                }
-            };
+            s.telemetry = expect_bool(v)?;
             Ok(())
         },
         write: |s| toml::Value::Boolean(s.telemetry),
@@ -229,6 +222,17 @@ pub(super) const FIELDS: &[Field] = &[
             })
         },
     },
+    Field {
+        key: "autostart",
+        accepts: AUTOSTART_ACCEPTS,
+        comment: "Start EZ Flow when you log in (off unless you turn it on). EZ Flow keeps its\n\
+                  # entry in the desktop's autostart folder in step: `ezflow autostart status`.",
+        apply: |s, v| {
+            s.autostart = expect_bool(v)?;
+            Ok(())
+        },
+        write: |s| toml::Value::Boolean(s.autostart),
+    },
 ];
 
 /// The keys the settings file knows, in the order they are written.
@@ -270,6 +274,16 @@ pub(super) fn expect_str<'a>(v: &'a toml::Value, example: &str) -> Result<&'a st
         toml::Value::String(s) => Ok(s),
         other => Err(format!(
             "expected text in quotes such as {example}, found {}",
+            type_name(other)
+        )),
+    }
+}
+
+pub(super) fn expect_bool(v: &toml::Value) -> Result<bool, String> {
+    match v {
+        toml::Value::Boolean(b) => Ok(*b),
+        other => Err(format!(
+            "expected true or false without quotes, found {}",
             type_name(other)
         )),
     }
@@ -517,6 +531,25 @@ mod tests {
         assert_eq!(
             errors["idle_unlaod"],
             "unknown setting; did you mean \"idle_unload\"?"
+        );
+    }
+
+    #[test]
+    fn autostart_is_a_switch_and_off_by_default() {
+        let base = Settings::default();
+        assert!(!base.autostart);
+        assert_eq!(base.values_json()["autostart"], false);
+        let on = base
+            .with_json_values(&json(r#"{"autostart":true}"#))
+            .unwrap();
+        assert!(on.autostart);
+        let errors = base
+            .with_json_values(&json(r#"{"autostart":"yes"}"#))
+            .unwrap_err();
+        assert!(
+            errors["autostart"].contains("expected true or false without quotes"),
+            "{}",
+            errors["autostart"]
         );
     }
 
