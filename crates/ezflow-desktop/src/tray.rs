@@ -28,16 +28,20 @@ pub enum TrayState {
     Transcribing,
     /// Something went wrong; [`TrayView::detail`] says what.
     Error,
+    /// No speech model is installed yet, so dictation cannot work; the menu
+    /// offers one ([`TrayView::offer`]).
+    NoModel,
 }
 
 impl TrayState {
     /// All states, in a fixed order (for icon tables and tests).
-    pub const ALL: [TrayState; 5] = [
+    pub const ALL: [TrayState; 6] = [
         TrayState::Idle,
         TrayState::Loading,
         TrayState::Recording,
         TrayState::Transcribing,
         TrayState::Error,
+        TrayState::NoModel,
     ];
 
     /// The state in words, as the tooltip says it.
@@ -48,6 +52,7 @@ impl TrayState {
             TrayState::Recording => "Recording",
             TrayState::Transcribing => "Transcribing…",
             TrayState::Error => "Error",
+            TrayState::NoModel => "No model — set up…",
         }
     }
 
@@ -60,6 +65,7 @@ impl TrayState {
             TrayState::Recording => "media-record",
             TrayState::Transcribing => "insert-text",
             TrayState::Error => "dialog-error",
+            TrayState::NoModel => "dialog-warning",
         }
     }
 }
@@ -86,6 +92,52 @@ pub struct TrayView {
     /// Whether dictation is on; the first menu entry says "Stop dictation"
     /// then, "Start dictation" otherwise.
     pub recording: bool,
+    /// The model to download when none is installed: the menu offers it
+    /// and a way to the settings window's setup.
+    pub offer: Option<ModelOffer>,
+    /// A model download in progress, shown in the tooltip and the menu
+    /// with a way to cancel it.
+    pub download: Option<TrayDownload>,
+}
+
+/// The model the tray offers to download when none is installed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelOffer {
+    /// Its id, e.g. `base.en`.
+    pub model: String,
+    pub size_bytes: u64,
+}
+
+/// A running model download as the tray shows it. Only whole percents, so
+/// that the view changes (and the tray is redrawn) at most a hundred times
+/// per download.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrayDownload {
+    pub model: String,
+    /// How much is done; `None` while the size is not known.
+    pub percent: Option<u8>,
+    /// The file's size; 0 while not known.
+    pub total_bytes: u64,
+}
+
+impl TrayDownload {
+    /// "Downloading base.en: 45% of 148 MB".
+    pub fn line(&self) -> String {
+        match self.percent {
+            Some(percent) => format!(
+                "Downloading {}: {percent}% of {}",
+                self.model,
+                megabytes(self.total_bytes)
+            ),
+            None => format!("Downloading {}…", self.model),
+        }
+    }
+}
+
+/// Bytes as people read a download's size: "148 MB".
+pub fn megabytes(bytes: u64) -> String {
+    const MB: u64 = 1_000_000;
+    format!("{} MB", (bytes + MB / 2) / MB)
 }
 
 impl TrayView {
@@ -93,9 +145,14 @@ impl TrayView {
     pub const TITLE: &'static str = "EZ Flow";
 
     /// The tooltip's text: the state, the active model and whether it is
-    /// loaded, and the detail if there is one, one per line.
+    /// loaded, a running download, and the detail if there is one, one per
+    /// line.
     pub fn tooltip_description(&self) -> String {
         let mut text = format!("{}\n{}", self.state.label(), self.model_line());
+        if let Some(download) = &self.download {
+            text.push('\n');
+            text.push_str(&download.line());
+        }
         if let Some(detail) = self.detail.as_deref().filter(|d| !d.is_empty()) {
             text.push('\n');
             text.push_str(detail);
@@ -112,6 +169,8 @@ impl TrayView {
         };
         let loaded = if self.model_loaded {
             "loaded"
+        } else if self.offer.is_some() {
+            "not installed"
         } else {
             "not loaded"
         };
@@ -119,8 +178,38 @@ impl TrayView {
     }
 
     /// The menu, top to bottom. Every platform builds its native menu from
-    /// this, so the entries and labels are the same everywhere.
+    /// this, so the entries and labels are the same everywhere. The offer
+    /// and the download come right after the model's line, only while
+    /// there is one.
     pub fn menu(&self) -> Vec<MenuEntry> {
+        let mut menu = self.usual_menu();
+        let mut extra = Vec::new();
+        if let Some(download) = &self.download {
+            extra.push(MenuEntry::Label(download.line()));
+            extra.push(MenuEntry::Item {
+                label: "Cancel the download".to_owned(),
+                enabled: true,
+                action: TrayAction::CancelDownload,
+            });
+        } else if let Some(offer) = &self.offer {
+            extra.push(MenuEntry::Item {
+                label: format!("Download {} ({})", offer.model, megabytes(offer.size_bytes)),
+                enabled: true,
+                action: TrayAction::DownloadModel,
+            });
+        }
+        if self.offer.is_some() {
+            extra.push(MenuEntry::Item {
+                label: "Set up EZ Flow…".to_owned(),
+                enabled: true,
+                action: TrayAction::OpenSettings,
+            });
+        }
+        menu.splice(2..2, extra);
+        menu
+    }
+
+    fn usual_menu(&self) -> Vec<MenuEntry> {
         vec![
             MenuEntry::Item {
                 label: if self.recording {
@@ -193,6 +282,10 @@ pub enum TrayAction {
     CopyLastTranscript,
     /// The usage-statistics check item: the value the user wants now.
     SetTelemetry(bool),
+    /// Download the model the tray offers ([`TrayView::offer`]).
+    DownloadModel,
+    /// Cancel the download the tray shows ([`TrayView::download`]).
+    CancelDownload,
     Quit,
 }
 
@@ -273,7 +366,76 @@ mod tests {
             telemetry_enabled: false,
             has_last_transcript: false,
             recording: false,
+            offer: None,
+            download: None,
         }
+    }
+
+    #[test]
+    fn with_no_model_the_menu_offers_one_and_then_shows_its_download() {
+        let mut v = view();
+        v.state = TrayState::NoModel;
+        v.offer = Some(ModelOffer {
+            model: "base.en".into(),
+            size_bytes: 147_964_211,
+        });
+        assert_eq!(
+            v.tooltip_description(),
+            "No model — set up…\nModel: base.en (not installed)"
+        );
+        let menu = v.menu();
+        assert_eq!(
+            menu[2],
+            MenuEntry::Item {
+                label: "Download base.en (148 MB)".into(),
+                enabled: true,
+                action: TrayAction::DownloadModel
+            }
+        );
+        assert_eq!(
+            menu[3],
+            MenuEntry::Item {
+                label: "Set up EZ Flow…".into(),
+                enabled: true,
+                action: TrayAction::OpenSettings
+            }
+        );
+
+        v.download = Some(TrayDownload {
+            model: "base.en".into(),
+            percent: Some(45),
+            total_bytes: 147_964_211,
+        });
+        v.detail = Some("the last download failed".into());
+        assert_eq!(
+            v.tooltip_description(),
+            "No model — set up…\nModel: base.en (not installed)\n\
+             Downloading base.en: 45% of 148 MB\nthe last download failed"
+        );
+        let menu = v.menu();
+        assert_eq!(
+            menu[2],
+            MenuEntry::Label("Downloading base.en: 45% of 148 MB".into())
+        );
+        assert!(matches!(
+            &menu[3],
+            MenuEntry::Item {
+                action: TrayAction::CancelDownload,
+                enabled: true,
+                ..
+            }
+        ));
+        assert!(matches!(&menu[4], MenuEntry::Item { label, .. } if label == "Set up EZ Flow…"));
+        assert!(
+            !menu.iter().any(|e| matches!(
+                e,
+                MenuEntry::Item {
+                    action: TrayAction::DownloadModel,
+                    ..
+                }
+            )),
+            "no second download while one runs"
+        );
     }
 
     #[test]

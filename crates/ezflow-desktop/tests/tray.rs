@@ -15,7 +15,9 @@ use std::collections::HashMap;
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use ezflow_desktop::tray::{icons, start_tray, Tray, TrayAction, TrayError, TrayState, TrayView};
+use ezflow_desktop::tray::{
+    icons, start_tray, ModelOffer, Tray, TrayAction, TrayDownload, TrayError, TrayState, TrayView,
+};
 use ezflow_testbed::dbus::DbusSession;
 use ezflow_testbed::panel::*;
 use ezflow_testbed::process;
@@ -126,6 +128,8 @@ fn idle_view() -> TrayView {
         telemetry_enabled: false,
         has_last_transcript: false,
         recording: false,
+        offer: None,
+        download: None,
     }
 }
 
@@ -262,6 +266,8 @@ fn show_changes_icon_tooltip_status_and_menu() {
         state: TrayState::Recording,
         model_loaded: true,
         recording: true,
+        offer: None,
+        download: None,
         telemetry_enabled: true,
         has_last_transcript: true,
         ..idle_view()
@@ -294,6 +300,8 @@ fn show_changes_icon_tooltip_status_and_menu() {
     let error = TrayView {
         state: TrayState::Error,
         recording: false,
+        offer: None,
+        download: None,
         detail: Some(detail.into()),
         ..recording.clone()
     };
@@ -405,6 +413,43 @@ fn menu_clicks_and_activation_report_actions() {
     click(&panel, item, menu.child("Settings…").id);
     assert_eq!(actions.recv_timeout(WAIT), Ok(TrayAction::OpenSettings));
 
+    // With no model, the menu offers one; while it downloads, a cancel.
+    let offered = TrayView {
+        state: TrayState::NoModel,
+        offer: Some(ModelOffer {
+            model: "base.en".into(),
+            size_bytes: 147_964_211,
+        }),
+        ..idle_view()
+    };
+    tray.show(&offered);
+    let menu = menu_layout(&panel, item);
+    click(&panel, item, menu.child("Download base.en (148 MB)").id);
+    assert_eq!(actions.recv_timeout(WAIT), Ok(TrayAction::DownloadModel));
+    click(&panel, item, menu.child("Set up EZ Flow…").id);
+    assert_eq!(actions.recv_timeout(WAIT), Ok(TrayAction::OpenSettings));
+    tray.show(&TrayView {
+        download: Some(TrayDownload {
+            model: "base.en".into(),
+            percent: Some(7),
+            total_bytes: 147_964_211,
+        }),
+        ..offered
+    });
+    let menu = menu_layout(&panel, item);
+    assert!(menu
+        .labels()
+        .contains(&"Downloading base.en: 7% of 148 MB".to_owned()));
+    let (_, _, _, description) = item_tooltip(&panel, item);
+    assert!(
+        description.starts_with(
+            "No model — set up…\nModel: base.en (not installed)\nDownloading base.en: 7%"
+        ),
+        "{description:?}"
+    );
+    click(&panel, item, menu.child("Cancel the download").id);
+    assert_eq!(actions.recv_timeout(WAIT), Ok(TrayAction::CancelDownload));
+
     tray.shutdown();
     // Nothing is reported after shutdown.
     assert!(actions.try_recv().is_err());
@@ -427,6 +472,8 @@ fn the_action_handler_may_call_show_and_shutdown() {
                     tray.show(&TrayView {
                         state: TrayState::Recording,
                         recording: true,
+                        offer: None,
+                        download: None,
                         ..idle_view()
                     });
                 }

@@ -17,6 +17,8 @@
 //! - `dictation.rs`: the phase machine, and what the hotkey means;
 //! - `model.rs`: the model file, its load as the manager reports it, and
 //!   the slow-load notice;
+//! - `setup.rs`: a dictation with no model installed: the tray's offer,
+//!   the download's progress and the notifications;
 //! - `replies.rs`: control requests waiting for their answer;
 //! - `view.rs`: the tray and `status` (one function), and `stats`;
 //! - `hotkey.rs`, `insertion.rs`, `problem.rs`: the hotkey's registration,
@@ -49,6 +51,7 @@ mod settings_change;
 mod settings_requests;
 mod settings_watch;
 pub mod settings_window;
+mod setup;
 mod signals;
 mod speech;
 mod telemetry;

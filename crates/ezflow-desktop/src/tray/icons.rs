@@ -25,13 +25,14 @@ pub struct Pixmap {
 
 /// The pictures for `state`, one per size in [`SIZES`].
 pub fn pixmaps(state: TrayState) -> &'static [Pixmap] {
-    static CACHE: [OnceLock<Vec<Pixmap>>; 5] = [const { OnceLock::new() }; 5];
+    static CACHE: [OnceLock<Vec<Pixmap>>; 6] = [const { OnceLock::new() }; 6];
     let index = match state {
         TrayState::Idle => 0,
         TrayState::Loading => 1,
         TrayState::Recording => 2,
         TrayState::Transcribing => 3,
         TrayState::Error => 4,
+        TrayState::NoModel => 5,
     };
     CACHE[index].get_or_init(|| {
         let layers = layers(state);
@@ -47,6 +48,7 @@ const RED: Rgba = [0xe0, 0x1b, 0x24, 0xff];
 const DARK_RED: Rgba = [0xa5, 0x1d, 0x2d, 0xff];
 const GREEN: Rgba = [0x26, 0xa2, 0x69, 0xff];
 const WHITE: Rgba = [0xff, 0xff, 0xff, 0xff];
+const AMBER: Rgba = [0xe5, 0xa5, 0x0a, 0xff];
 
 /// A shape in unit coordinates: (0, 0) is the top left corner of the icon,
 /// (1, 1) the bottom right.
@@ -213,6 +215,39 @@ fn layers(state: TrayState) -> Vec<(Shape, Rgba)> {
                 line(0.45, 0.76),
                 line(0.64, 0.58),
             ]
+        }
+        // The idle microphone with an amber badge: something to set up.
+        TrayState::NoModel => {
+            let mut layers = microphone(GREY);
+            layers.extend([
+                (
+                    Shape::Circle {
+                        cx: 0.74,
+                        cy: 0.74,
+                        r: 0.26,
+                    },
+                    AMBER,
+                ),
+                (
+                    Shape::RoundRect {
+                        x0: 0.70,
+                        y0: 0.56,
+                        x1: 0.78,
+                        y1: 0.78,
+                        r: 0.03,
+                    },
+                    WHITE,
+                ),
+                (
+                    Shape::Circle {
+                        cx: 0.74,
+                        cy: 0.88,
+                        r: 0.045,
+                    },
+                    WHITE,
+                ),
+            ]);
+            layers
         }
         TrayState::Error => vec![
             (

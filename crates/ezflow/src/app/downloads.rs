@@ -7,11 +7,14 @@
 //! keeps the partial file for a resume) and imports, and publishes their progress and their end as events:
 //! `download` at most 10 times a second per download, `download-finished`
 //! with the error text, `import`/`import-finished`, and `models` when the
-//! store changed. Nothing runs between downloads.
+//! store changed; [`LibraryEvents`] also hands those the loop follows to
+//! the loop (the tray shows a download's progress). Nothing runs between
+//! downloads.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -24,6 +27,7 @@ use ezflow_core::download::{Progress, ProgressPhase};
 use ezflow_core::import::{self, ImportOptions, ImportProgress, WeightFormat};
 use ezflow_core::models::{ModelSource, ModelStore};
 
+use super::event::AppEvent;
 use super::library::{self, ModelLibrary, UrlModel};
 use super::publish::EventSink;
 
@@ -235,12 +239,7 @@ impl ModelLibrary for StoreLibrary {
             active: active.to_owned(),
             active_installed: active_path.is_some(),
             loaded,
-            recommended: library::recommended(
-                ezflow_config::settings::physical_cores(),
-                library::total_memory(),
-                english,
-            )
-            .to_owned(),
+            recommended: self.recommended(english),
             dir: self.store.dir().display().to_string(),
             catalog,
             other,
@@ -388,5 +387,38 @@ impl ModelLibrary for StoreLibrary {
 
     fn is_empty(&self) -> bool {
         self.store.list().map_or(true, |models| models.is_empty())
+    }
+
+    fn recommended(&self, english: bool) -> String {
+        library::recommended(
+            ezflow_config::settings::physical_cores(),
+            library::total_memory(),
+            english,
+        )
+        .to_owned()
+    }
+}
+
+/// Where the library's events go: to the watchers, and those the loop
+/// follows (a download's progress and end, an import's end, the store
+/// changed) into the loop's channel too, so the tray can show them.
+pub struct LibraryEvents {
+    pub watchers: Arc<dyn EventSink>,
+    pub app: Sender<AppEvent>,
+}
+
+impl EventSink for LibraryEvents {
+    fn publish(&self, event: &Event) {
+        self.watchers.publish(event);
+        if matches!(
+            event,
+            Event::Download(_)
+                | Event::DownloadFinished(_)
+                | Event::ImportFinished(_)
+                | Event::Models
+        ) {
+            // The loop gone means the app is quitting: nothing to tell.
+            let _ = self.app.send(AppEvent::Library(event.clone()));
+        }
     }
 }

@@ -6,7 +6,7 @@
 //! This file only names the events; it must not decide what they do (that
 //! is `event_loop.rs`).
 
-use ezflow_control::Request;
+use ezflow_control::{Event, Request};
 use ezflow_core::capture::EndReason;
 use ezflow_core::lifecycle::LifecycleEvent;
 use ezflow_desktop::hotkey::HotkeyEvent;
@@ -27,6 +27,9 @@ pub enum AppEvent {
     Transcribed(Transcription),
     Lifecycle(LifecycleEvent),
     SettingsChanged,
+    /// The model library's news (a download's progress or end, an
+    /// import's end, the store changed), as it also tells the watchers.
+    Library(Event),
     /// The level meter's device failed (`generation` names which meter).
     MeterFailed {
         generation: u64,

@@ -20,7 +20,7 @@ use ezflow_core::capture::EndReason;
 use ezflow_core::lifecycle::LifecycleEvent;
 use ezflow_core::stats::MemoryHistory;
 use ezflow_desktop::hotkey::HotkeyEvent;
-use ezflow_desktop::tray::{Tray, TrayAction};
+use ezflow_desktop::tray::{Tray, TrayAction, TrayView};
 
 use super::autostart::Autostart;
 use super::desktop::Desktop;
@@ -35,6 +35,7 @@ use super::publish::EventSink;
 use super::replies::{PendingReplies, Reply};
 use super::settings_change::{changes, SettingsFile};
 use super::settings_window::{Opened, SettingsWindow};
+use super::setup::ModelSetup;
 use super::speech::{LiveMeter, Microphone, Transcriber, Transcription};
 use super::telemetry::UsageTelemetry;
 use super::view::{self, Facts, View};
@@ -62,7 +63,8 @@ enum Next {
 }
 
 /// The loop's state. The fields are the parts' (`settings_requests.rs`,
-/// `model_requests.rs` and `meter.rs` add to the loop's methods).
+/// `model_requests.rs`, `setup.rs` and `meter.rs` add to the loop's
+/// methods).
 pub struct App {
     pub(super) settings: Settings,
     pub(super) dictation: Dictation,
@@ -81,6 +83,13 @@ pub struct App {
     pub(super) memory: MemoryHistory,
     pub(super) meter: Option<MeterState>,
     pub(super) meter_generation: u64,
+    /// A dictation with no model installed: the offer, the download.
+    pub(super) setup: ModelSetup,
+    /// Whether the first run, and a dictation with no model, open the
+    /// settings window (not in tests and CI: `EZFLOW_NO_FIRST_RUN=1`).
+    pub first_run_window: bool,
+    /// What the tray shows now, so that an unchanged view is not sent again.
+    shown_tray: Option<TrayView>,
 }
 
 /// The running level meter.
@@ -103,7 +112,7 @@ impl App {
         notice_delay: Duration,
         started: Instant,
     ) -> Self {
-        App {
+        let mut app = App {
             model: Model::new(settings.model.clone(), notice_delay),
             settings,
             dictation: Dictation::new(events.clone()),
@@ -118,7 +127,12 @@ impl App {
             last_error: LastError::default(),
             started,
             parts,
-        }
+            setup: ModelSetup::default(),
+            first_run_window: true,
+            shown_tray: None,
+        };
+        app.check_model();
+        app
     }
 
     /// Registers the hotkey from the settings.
@@ -231,6 +245,7 @@ impl App {
                 }
             }
             AppEvent::SettingsChanged => self.reload_settings(),
+            AppEvent::Library(event) => self.library_event(event),
             AppEvent::MeterFailed { generation, why } => self.meter_failed(generation, why),
             AppEvent::Quit => {}
         }
@@ -337,6 +352,9 @@ impl App {
         if !self.parts.library.is_empty() || self.parts.library.is_installed(&self.settings.model) {
             return;
         }
+        if !self.first_run_window {
+            return;
+        }
         tracing::info!("no model is installed yet; opening the settings window to set one up");
         if let Err(e) = self.open_settings() {
             tracing::warn!("{e}");
@@ -366,6 +384,11 @@ impl App {
         };
         match command {
             Command::Start => {
+                if self.dictation.phase() == PhaseKind::Idle && !self.model_installed_now() {
+                    // Nothing to transcribe with: the microphone stays
+                    // closed, and the user is told what to do.
+                    return answer(reply, self.no_model());
+                }
                 if self.meter.is_some() && self.dictation.phase() == PhaseKind::Idle {
                     self.stop_meter(Some("a dictation started".to_owned()));
                 }
@@ -458,6 +481,8 @@ impl App {
             TrayAction::CopyLastTranscript => self
                 .output
                 .copy_last_transcript(&*self.parts.desktop, &mut self.last_error),
+            TrayAction::DownloadModel => self.download_offered(),
+            TrayAction::CancelDownload => self.cancel_shown_download(),
             TrayAction::SetTelemetry(enabled) => {
                 let new = Settings {
                     telemetry: enabled,
@@ -501,6 +526,7 @@ impl App {
                 Ok(()) => self.model.id = self.settings.model.clone(),
                 Err(e) => tracing::warn!("the model stays {}: {e}", self.model.id),
             }
+            self.check_model();
         }
         if changed.unload_policy {
             self.parts
@@ -550,6 +576,8 @@ impl App {
             telemetry_enabled: self.settings.telemetry,
             has_last_transcript: self.output.has_last_transcript(),
             tray_registered: self.parts.tray.as_ref().is_some_and(|t| t.is_registered()),
+            offer: self.setup.offer(),
+            download: self.setup.download(),
         })
     }
 
@@ -558,7 +586,12 @@ impl App {
     pub fn show(&mut self) {
         let view = self.view();
         if let Some(tray) = &self.parts.tray {
-            tray.show(&view.tray);
+            // A download's progress wakes the loop ten times a second; the
+            // tray changes only with its whole percents.
+            if self.shown_tray.as_ref() != Some(&view.tray) {
+                tray.show(&view.tray);
+                self.shown_tray = Some(view.tray.clone());
+            }
         }
         let state = StateEvent {
             state: view.status.state,

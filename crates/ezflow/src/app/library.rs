@@ -38,6 +38,9 @@ pub trait ModelLibrary {
     fn is_installed(&self, id: &str) -> bool;
     /// Whether the store holds no model at all (the first run).
     fn is_empty(&self) -> bool;
+    /// The catalog model suggested for this machine ([`recommended`]), for
+    /// English speech (`english`) or other.
+    fn recommended(&self, english: bool) -> String;
 }
 
 /// A `model-download-url` request whose arguments passed

@@ -21,10 +21,16 @@ use super::event_loop::App;
 use super::library;
 
 impl App {
+    /// Whether the speech is English, as far as the `language` setting says
+    /// (auto counts as English): the recommendation's `.en` or not.
+    pub(super) fn speaks_english(&self) -> bool {
+        let language = self.settings.language;
+        language.is_auto() || language.code() == Some("en")
+    }
+
     pub(super) fn models_report(&self) -> Response {
         let loaded = self.parts.transcriber.model_load().is_loaded();
-        let language = self.settings.language;
-        let english = language.is_auto() || language.code() == Some("en");
+        let english = self.speaks_english();
         match self
             .parts
             .library
@@ -57,7 +63,11 @@ impl App {
 
     pub(super) fn model_cancel(&mut self, id: &str) -> Response {
         match self.parts.library.cancel(id) {
-            Ok(()) => self.models_report(),
+            Ok(()) => {
+                // Its end is no failure to announce.
+                self.setup.cancelling(id);
+                self.models_report()
+            }
             Err(e) => Response::error(e),
         }
     }

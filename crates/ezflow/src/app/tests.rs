@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use ezflow_config::settings::{HotkeyMode, Settings, SettingsError};
 use ezflow_control::{
-    Event, ImportQuantize, LevelEvent, ModelsReport, Request, Response, StatusReport,
-    TelemetryReport,
+    DownloadEvent, Event, FinishedEvent, ImportQuantize, LevelEvent, ModelsReport, Request,
+    Response, StatusReport, TelemetryReport,
 };
 use ezflow_core::audio::{clip_from_samples, Clip};
 use ezflow_core::capture::{
@@ -29,7 +29,7 @@ use ezflow_core::lifecycle::{LifecycleEvent, UnloadPolicy};
 use ezflow_desktop::hotkey::{HotkeyError, HotkeyEvent, HotkeyListener, Shortcut};
 use ezflow_desktop::insert::{InsertError, InsertMethod, Insertion, TextInserter};
 use ezflow_desktop::notify::NotifyError;
-use ezflow_desktop::tray::{Tray, TrayAction, TrayState, TrayView};
+use ezflow_desktop::tray::{ModelOffer, Tray, TrayAction, TrayDownload, TrayState, TrayView};
 
 use super::autostart::Autostart;
 use super::desktop::{Desktop, Notices};
@@ -488,6 +488,10 @@ impl ModelLibrary for FakeLibrary {
     fn is_empty(&self) -> bool {
         lock(&self.0).installed.is_empty()
     }
+
+    fn recommended(&self, _english: bool) -> String {
+        "base.en".to_owned()
+    }
 }
 
 fn settings(mode: HotkeyMode) -> Settings {
@@ -512,12 +516,31 @@ impl Harness {
     }
 
     fn start_in(world: World, settings: Settings) -> Harness {
-        let world = Arc::new(Mutex::new(World {
-            settings_file: settings.clone(),
-            window_installed: true,
-            installed: vec![MODEL.to_owned()],
-            ..world
-        }));
+        Harness::build(
+            World {
+                settings_file: settings.clone(),
+                window_installed: true,
+                installed: vec![MODEL.to_owned()],
+                ..world
+            },
+            settings,
+        )
+    }
+
+    /// The app started with nothing in the models directory.
+    fn start_with_no_model(settings: Settings) -> Harness {
+        Harness::build(
+            World {
+                settings_file: settings.clone(),
+                window_installed: true,
+                ..World::default()
+            },
+            settings,
+        )
+    }
+
+    fn build(world: World, settings: Settings) -> Harness {
+        let world = Arc::new(Mutex::new(world));
         let (events, inbox) = mpsc::channel();
         let parts = Parts {
             tray: Some(Box::new(FakeTray(Arc::clone(&world)))),
@@ -598,6 +621,11 @@ impl Harness {
 
     fn set_model_load(&mut self, load: ModelLoad) {
         self.world().model_load = Some(load);
+    }
+
+    /// The model library reports progress or an end.
+    fn library(&mut self, event: Event) {
+        self.handle(AppEvent::Library(event));
     }
 
     /// The model manager reports a transition.
@@ -1314,6 +1342,256 @@ fn the_first_run_opens_the_window_only_when_no_model_is_installed() {
     h.world().installed.clear();
     h.app.first_run();
     assert_eq!(h.world().windows_started, 1);
+
+    // EZFLOW_NO_FIRST_RUN=1: no window, at the start or at a dictation.
+    let mut h = Harness::start_with_no_model(settings(HotkeyMode::PushToTalk));
+    h.app.first_run_window = false;
+    h.app.first_run();
+    h.press();
+    assert_eq!(h.world().windows_started, 0);
+    assert_eq!(h.world().notified.len(), 1, "the notification all the same");
+}
+
+const BASE_EN_BYTES: u64 = 147_964_211;
+
+fn progress(id: &str, done: u64, total: u64) -> Event {
+    Event::Download(DownloadEvent {
+        id: id.into(),
+        done,
+        total,
+        bytes_per_sec: 1_000_000,
+    })
+}
+
+fn finished(id: &str, error: Option<&str>) -> Event {
+    Event::DownloadFinished(FinishedEvent {
+        id: id.into(),
+        error: error.map(str::to_owned),
+    })
+}
+
+#[test]
+fn with_no_model_the_tray_offers_one_and_a_dictation_says_what_to_do() {
+    let mut h = Harness::start_with_no_model(settings(HotkeyMode::PushToTalk));
+    let tray = h.tray();
+    assert_eq!(tray.state, TrayState::NoModel);
+    assert_eq!(
+        tray.offer,
+        Some(ModelOffer {
+            model: "base.en".into(),
+            size_bytes: BASE_EN_BYTES,
+        })
+    );
+    assert!(tray
+        .tooltip_description()
+        .starts_with("No model — set up…\nModel: tiny.en (not installed)"));
+    assert_eq!(h.state(), "no-model");
+
+    // The hotkey: no recording, no load; a notification, the setup.
+    h.press();
+    assert!(
+        h.world().recordings.is_empty(),
+        "the microphone stays closed"
+    );
+    assert_eq!(h.world().preloads, 0);
+    let notified = h.world().notified.clone();
+    assert_eq!(notified.len(), 1, "{notified:?}");
+    assert!(
+        notified[0].starts_with("No speech model is installed yet")
+            && notified[0].contains("Download base.en (148 MB) from the EZ Flow tray menu"),
+        "{notified:?}"
+    );
+    assert_eq!(
+        h.world().windows_started,
+        1,
+        "the window opens on its setup"
+    );
+    h.release();
+    assert_eq!(h.tray().state, TrayState::NoModel);
+    assert!(h.world().transcribing.is_empty());
+
+    // `ezflow start` is told why; the open window comes to the front.
+    h.forget_published();
+    let answer = h.answer(Request::Start);
+    let why = answer.error_text().expect("an error");
+    assert!(
+        why.starts_with("no speech model is installed")
+            && why.contains("`ezflow models download base.en`"),
+        "{why}"
+    );
+    assert!(h.published().contains(&Event::Focus));
+    assert_eq!(h.world().windows_started, 1);
+    assert_eq!(
+        h.world().notified.len(),
+        2,
+        "the same notification, replaced"
+    );
+    assert_eq!(h.world().closed, Vec::<u32>::new());
+}
+
+#[test]
+fn the_offered_download_shows_its_progress_says_why_it_failed_and_then_makes_dictation_work() {
+    let mut h = Harness::start_with_no_model(settings(HotkeyMode::PushToTalk));
+    h.forget_published();
+    h.handle(AppEvent::Tray(TrayAction::DownloadModel));
+    assert_eq!(h.world().downloads, vec!["base.en"]);
+    assert!(
+        h.published().contains(&Event::Models),
+        "the window hears of it"
+    );
+
+    // Progress in whole percents; the same percent is not sent again.
+    h.library(progress("base.en", BASE_EN_BYTES / 10 + 1, BASE_EN_BYTES));
+    let tray = h.tray();
+    assert_eq!(tray.state, TrayState::NoModel);
+    assert_eq!(
+        tray.download,
+        Some(TrayDownload {
+            model: "base.en".into(),
+            percent: Some(10),
+            total_bytes: BASE_EN_BYTES,
+        })
+    );
+    let shown = h.world().shown.len();
+    h.library(progress(
+        "base.en",
+        BASE_EN_BYTES / 10 + 1000,
+        BASE_EN_BYTES,
+    ));
+    assert_eq!(
+        h.world().shown.len(),
+        shown,
+        "an unchanged tray is not redrawn"
+    );
+
+    // It fails: the tray, the status and a notification say why; the
+    // setting is untouched.
+    let why = "downloading model 'base.en' failed: the server at 127.0.0.1:9 answered                something unexpected for http://127.0.0.1:9/ggml-base.en.bin: HTTP 404";
+    h.world().downloads.clear();
+    h.library(finished("base.en", Some(why)));
+    h.library(Event::Models);
+    let tray = h.tray();
+    assert_eq!(tray.state, TrayState::NoModel);
+    assert_eq!(tray.download, None);
+    assert_eq!(tray.detail.as_deref(), Some(why));
+    assert!(
+        tray.menu().iter().any(|e| matches!(
+            e,
+            ezflow_desktop::tray::MenuEntry::Item {
+                action: TrayAction::DownloadModel,
+                ..
+            }
+        )),
+        "offered again"
+    );
+    assert_eq!(h.status().last_error.as_deref(), Some(why));
+    let notice = h.world().notified.last().cloned().expect("a notification");
+    assert!(
+        notice.starts_with(why) && notice.contains("Nothing was installed"),
+        "{notice}"
+    );
+    assert!(h.world().saved.is_empty(), "the model setting is untouched");
+
+    // Again, and this time it arrives: it becomes the model, the tray is
+    // ready, and the next dictation records and loads it.
+    h.handle(AppEvent::Tray(TrayAction::DownloadModel));
+    h.library(progress("base.en", BASE_EN_BYTES, BASE_EN_BYTES));
+    h.world().installed.push("base.en".into());
+    h.library(finished("base.en", None));
+    h.library(Event::Models);
+    assert_eq!(
+        h.world().saved.last().map(|s| s.model.clone()),
+        Some("base.en".into())
+    );
+    let status = h.status();
+    assert_eq!(status.model, "base.en");
+    assert_eq!(status.state, "idle");
+    assert_eq!(status.last_error, None, "the failure before is over");
+    let tray = h.tray();
+    assert_eq!(
+        (tray.state, tray.offer, tray.download),
+        (TrayState::Idle, None, None)
+    );
+    let notice = h.world().notified.last().cloned().expect("a notification");
+    assert_eq!(
+        notice,
+        "The base.en model is installed. To dictate, hold Ctrl+Alt+Space and speak."
+    );
+    assert_eq!(h.world().preloads, 0, "loaded at the dictation, as always");
+    h.press();
+    assert_eq!(h.world().recordings.len(), 1);
+    assert_eq!(h.world().preloads, 1);
+    h.release();
+    h.transcribed("hello");
+    assert_eq!(h.world().inserted, vec!["hello"]);
+}
+
+#[test]
+fn a_cancelled_download_is_no_failure_and_a_model_copied_in_counts() {
+    let mut h = Harness::start_with_no_model(settings(HotkeyMode::Toggle));
+    h.handle(AppEvent::Tray(TrayAction::DownloadModel));
+    h.library(progress("base.en", 1_000_000, BASE_EN_BYTES));
+    h.handle(AppEvent::Tray(TrayAction::CancelDownload));
+    assert!(h.world().downloads.is_empty(), "the library was asked");
+    h.library(finished(
+        "base.en",
+        Some("downloading model 'base.en' failed: download cancelled after 1.0 MB"),
+    ));
+    assert_eq!(h.status().last_error, None);
+    assert!(h.world().notified.is_empty());
+    assert_eq!(h.tray().download, None);
+
+    // The window's cancel is as quiet.
+    h.handle(AppEvent::Tray(TrayAction::DownloadModel));
+    assert!(h
+        .answer(Request::ModelCancel {
+            id: "base.en".into()
+        })
+        .is_ok());
+    h.library(finished("base.en", Some("cancelled")));
+    assert!(h.world().notified.is_empty());
+
+    // A model file put there by hand: the next press finds it.
+    h.world().installed.push(MODEL.into());
+    h.press();
+    assert_eq!(h.world().recordings.len(), 1);
+    assert_ne!(h.tray().state, TrayState::NoModel);
+}
+
+#[test]
+fn a_model_arriving_while_another_is_in_use_changes_nothing() {
+    let mut h = Harness::start(settings(HotkeyMode::PushToTalk));
+    assert_eq!(h.tray().offer, None);
+    h.world().installed.push("small.en".into());
+    h.library(finished("small.en", None));
+    h.library(Event::ImportFinished(ezflow_control::ImportFinishedEvent {
+        id: "tiny.en-q8_0".into(),
+        path: "/ct2".into(),
+        error: None,
+    }));
+    assert!(h.world().saved.is_empty());
+    assert_eq!(h.status().model, MODEL);
+    assert!(h.world().notified.is_empty());
+    // A failure still says why.
+    h.library(finished(
+        "small.en",
+        Some("downloading model 'small.en' failed: disk full"),
+    ));
+    assert_eq!(h.tray().state, TrayState::Error);
+    assert_eq!(h.world().notified.len(), 1);
+}
+
+#[test]
+fn an_import_while_no_model_is_in_use_becomes_the_model() {
+    let mut h = Harness::start_with_no_model(settings(HotkeyMode::PushToTalk));
+    h.world().installed.push("tiny.en-q8_0".into());
+    h.library(Event::ImportFinished(ezflow_control::ImportFinishedEvent {
+        id: "tiny.en-q8_0".into(),
+        path: "/ct2".into(),
+        error: None,
+    }));
+    assert_eq!(h.status().model, "tiny.en-q8_0");
+    assert_eq!(h.tray().state, TrayState::Idle);
 }
 
 #[test]

@@ -13,7 +13,7 @@ use ezflow_control::{StatsReport, StatusReport};
 use ezflow_core::memory::ProcessMemory;
 use ezflow_core::stats::DictationStats;
 use ezflow_desktop::hotkey::Shortcut;
-use ezflow_desktop::tray::{TrayState, TrayView};
+use ezflow_desktop::tray::{ModelOffer, TrayDownload, TrayState, TrayView};
 
 use super::dictation::PhaseKind;
 use super::model::ModelLoad;
@@ -34,7 +34,14 @@ pub struct Facts<'a> {
     pub telemetry_enabled: bool,
     pub has_last_transcript: bool,
     pub tray_registered: bool,
+    /// The model offered while the `model` setting names nothing installed.
+    pub offer: Option<&'a ModelOffer>,
+    /// A model download in progress.
+    pub download: Option<&'a TrayDownload>,
 }
+
+/// `status`'s state while idle with no model installed.
+pub const NO_MODEL: &str = "no-model";
 
 pub struct View {
     pub tray: TrayView,
@@ -54,6 +61,9 @@ pub fn view(facts: &Facts) -> View {
             (TrayState::Transcribing, PhaseKind::Transcribing.name())
         }
         (PhaseKind::Idle, true) => (TrayState::Loading, "loading"),
+        // No model wins over a problem: the detail says what went wrong
+        // (a failed download), the state what to do.
+        (PhaseKind::Idle, false) if facts.offer.is_some() => (TrayState::NoModel, NO_MODEL),
         (PhaseKind::Idle, false) if problem => (TrayState::Error, "error"),
         (PhaseKind::Idle, false) => (TrayState::Idle, PhaseKind::Idle.name()),
     };
@@ -67,6 +77,8 @@ pub fn view(facts: &Facts) -> View {
             telemetry_enabled: facts.telemetry_enabled,
             has_last_transcript: facts.has_last_transcript,
             recording: facts.phase == PhaseKind::Recording,
+            offer: facts.offer.cloned(),
+            download: facts.download.cloned(),
         },
         status: StatusReport {
             state: state.to_owned(),
@@ -137,6 +149,8 @@ mod tests {
             telemetry_enabled: false,
             has_last_transcript: false,
             tray_registered: true,
+            offer: None,
+            download: None,
         }
     }
 
@@ -215,6 +229,36 @@ mod tests {
             view_detail(&recording),
             Some("the microphone stopped".to_owned()),
             "the last error wins over the hotkey's problem in the tooltip"
+        );
+    }
+
+    #[test]
+    fn no_model_is_its_own_state_and_keeps_the_failure_as_detail() {
+        let offer = ModelOffer {
+            model: "base.en".into(),
+            size_bytes: 147_964_211,
+        };
+        let mut idle = facts(PhaseKind::Idle, ModelLoad::Unloaded);
+        idle.offer = Some(&offer);
+        idle.last_error = Some("downloading model 'base.en' failed: HTTP 404");
+        assert_eq!(states(&idle), (TrayState::NoModel, NO_MODEL.to_owned()));
+        let shown = view(&idle);
+        assert_eq!(shown.tray.offer.as_ref(), Some(&offer));
+        assert_eq!(
+            shown.tray.detail.as_deref(),
+            Some("downloading model 'base.en' failed: HTTP 404")
+        );
+        assert_eq!(
+            shown.status.last_error.as_deref(),
+            Some("downloading model 'base.en' failed: HTTP 404")
+        );
+        // A load (a model given by path that went away) still shows as one.
+        assert_eq!(
+            states(&Facts {
+                model_load: ModelLoad::Loading,
+                ..idle
+            }),
+            (TrayState::Loading, "loading".to_owned())
         );
     }
 

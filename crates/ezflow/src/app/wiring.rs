@@ -43,7 +43,7 @@ use ezflow_desktop::tray::{self, TrayState, TrayView};
 
 use super::autostart::{Autostart, XdgAutostart};
 use super::desktop::{Desktop, Notices};
-use super::downloads::StoreLibrary;
+use super::downloads::{LibraryEvents, StoreLibrary};
 use super::event::AppEvent;
 use super::event_loop::{App, Parts};
 use super::model::{self, ModelLoad};
@@ -100,6 +100,8 @@ pub fn run(started: Instant) -> anyhow::Result<ExitCode> {
         telemetry_enabled: false,
         has_last_transcript: false,
         recording: false,
+        offer: None,
+        download: None,
     };
     let tray_span = tracing::info_span!("tray").entered();
     let tray = match tray::start_tray(
@@ -165,7 +167,10 @@ pub fn run(started: Instant) -> anyhow::Result<ExitCode> {
         window: Box::new(WindowLauncher::default()),
         library: Box::new(StoreLibrary::new(
             ModelStore::open_default().context("cannot find the models directory")?,
-            publisher,
+            Arc::new(LibraryEvents {
+                watchers: publisher,
+                app: events.clone(),
+            }),
         )),
     };
     let mut app = App::new(
@@ -188,9 +193,9 @@ pub fn run(started: Instant) -> anyhow::Result<ExitCode> {
     app.sample_memory("start");
     if std::env::var(NO_FIRST_RUN_ENV).is_ok_and(|v| v.trim() == "1") {
         tracing::debug!("{NO_FIRST_RUN_ENV}=1: no settings window at the first run");
-    } else {
-        app.first_run();
+        app.first_run_window = false;
     }
+    app.first_run();
     tracing::info!(
         "startup complete in {} ms (control socket {} ms, tray {} ms, settings {} ms, hotkey {} ms)",
         started.elapsed().as_millis(),
