@@ -32,7 +32,7 @@
 //!   `autostart.rs`, `library.rs` with `downloads.rs`, and
 //!   `settings_window.rs` (starting it).
 
-mod autostart;
+pub mod autostart;
 mod desktop;
 mod dictation;
 mod downloads;

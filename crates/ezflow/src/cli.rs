@@ -8,11 +8,21 @@ use ezflow_config::settings::{Language, Threads};
 
 /// EZ Flow: private, local voice dictation.
 #[derive(Debug, Parser)]
-#[command(name = "ezflow", version, about, propagate_version = true)]
+#[command(
+    name = "ezflow",
+    version = crate::launcher::version(),
+    about,
+    propagate_version = true
+)]
 pub struct Cli {
     /// Log more (-v: info, -vv: debug). EZFLOW_LOG=<filter> overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+
+    /// How the applications menu starts EZ Flow: when it is already
+    /// running, open its settings window instead of failing.
+    #[arg(long)]
+    pub launcher: bool,
 
     /// Without a command, EZ Flow runs as the always-on dictation app.
     #[command(subcommand)]
@@ -35,6 +45,10 @@ pub enum Command {
     /// Anonymous usage statistics: off unless you turn them on.
     #[command(subcommand)]
     Telemetry(TelemetryCommand),
+    /// Start EZ Flow when you log in: the `autostart` setting and the
+    /// desktop's autostart entry that follows it.
+    #[command(subcommand)]
+    Autostart(AutostartCommand),
     /// Start dictation if idle, stop it (and insert the text) if recording.
     Toggle,
     /// Start recording a dictation.
@@ -90,6 +104,19 @@ pub enum TelemetryCommand {
     Sent,
     /// Send what waits now instead of later.
     Send,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AutostartCommand {
+    /// Start EZ Flow at login: sets `autostart = true` and writes the entry
+    /// (through the running app, if there is one).
+    Enable,
+    /// Stop starting EZ Flow at login: sets `autostart = false` and removes
+    /// EZ Flow's entry (a file EZ Flow did not write is left as it is).
+    Disable,
+    /// Show the setting, the entry's path, and whether the entry is EZ
+    /// Flow's and current. Exit status 0 when they agree, 1 when not.
+    Status,
 }
 
 #[derive(Debug, Args)]

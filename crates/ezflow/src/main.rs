@@ -3,9 +3,11 @@
 //! capability lives here that the core library does not offer.
 
 mod app;
+mod autostart_cli;
 mod cli;
 mod control;
 mod engine_options;
+mod launcher;
 mod logging;
 mod models;
 mod output;
@@ -21,9 +23,11 @@ use cli::{Cli, Command};
 use output::{out, outln};
 
 fn main() -> ExitCode {
+    launcher::hand_over_to_fastest_build();
     let started = std::time::Instant::now();
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.command.is_none());
+    tracing::info!("ezflow {}", launcher::version());
     match run(cli, started) {
         Ok(code) => code,
         Err(error) => {
@@ -35,7 +39,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli, started: std::time::Instant) -> anyhow::Result<ExitCode> {
     let Some(command) = cli.command else {
-        return app::run(started);
+        return app::run(started, cli.launcher);
     };
     match command {
         Command::Transcribe(args) => transcribe::run(args, &load_settings()?),
@@ -45,6 +49,7 @@ fn run(cli: Cli, started: std::time::Instant) -> anyhow::Result<ExitCode> {
             Some(cli::SettingsCommand::Open) => control::open_settings(),
         },
         Command::Telemetry(command) => telemetry::run(command, &load_settings()?),
+        Command::Autostart(command) => autostart_cli::run(command),
         Command::Toggle => control::send(ezflow_control::Request::Toggle),
         Command::Start => control::send(ezflow_control::Request::Start),
         Command::Stop => control::send(ezflow_control::Request::Stop),

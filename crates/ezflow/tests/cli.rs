@@ -11,6 +11,7 @@ use ezflow_core::telemetry::PRINT_ENV;
 use ezflow_testbed::assets::asset;
 use ezflow_testbed::home::IsolatedHome;
 use ezflow_testbed::http::LoopbackServer;
+use ezflow_testbed::process::WatchedProcess;
 
 /// A user with their own (empty) config and models directories.
 struct User {
@@ -32,10 +33,27 @@ impl User {
         self.home.models_dir()
     }
 
+    /// The binary in this home: the desktop's autostart directory in it
+    /// too (`XDG_CONFIG_HOME`), so no test writes the machine's own
+    /// `~/.config/autostart`, and the binary is its own public path.
     fn ezflow(&self) -> Command {
         let mut command = self.home.command(env!("CARGO_BIN_EXE_ezflow"));
-        command.env_remove(BASE_URL_ENV).env_remove(PRINT_ENV);
         command
+            .env_remove(BASE_URL_ENV)
+            .env_remove(PRINT_ENV)
+            .env("XDG_CONFIG_HOME", self.xdg_config())
+            .env_remove(PUBLIC_EXE_ENV);
+        command
+    }
+
+    /// The user's `XDG_CONFIG_HOME`.
+    fn xdg_config(&self) -> PathBuf {
+        self.home.join("xdg-config")
+    }
+
+    /// `$XDG_CONFIG_HOME/autostart/ezflow.desktop`.
+    fn autostart_entry(&self) -> PathBuf {
+        self.xdg_config().join("autostart").join("ezflow.desktop")
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -455,6 +473,11 @@ fn every_bad_argument_is_refused_clearly_and_quickly() {
             "unrecognized subcommand",
         ),
         (vec![arg("bogus")], 2, "unrecognized subcommand"),
+        (
+            vec![arg("autostart"), arg("on")],
+            2,
+            "unrecognized subcommand",
+        ),
         (vec![arg("toggle"), arg("--now")], 2, "unexpected argument"),
         (vec![not_utf8.clone()], 2, "unrecognized subcommand"),
         // A control command with no app running.
@@ -762,4 +785,291 @@ fn output_to_a_full_disk_is_named() {
     assert!(err.contains("cannot write to standard output"), "{err}");
     assert!(err.contains("No space left on device"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+}
+
+// --- Start at login: `ezflow autostart` and the entry that follows the setting.
+
+/// The launcher's variable naming the public binary
+/// (`crates/ezflow/src/launcher.rs`).
+const PUBLIC_EXE_ENV: &str = "EZFLOW_EXE";
+/// The mark of an entry EZ Flow wrote.
+const MARK: &str = "X-EZFlow-Autostart=true";
+
+fn exec_line(entry: &Path) -> String {
+    let text = std::fs::read_to_string(entry).expect("read the entry");
+    text.lines()
+        .find(|l| l.starts_with("Exec="))
+        .unwrap_or_else(|| panic!("no Exec in {text}"))
+        .to_owned()
+}
+
+/// `desktop-file-validate` (Debian's desktop-file-utils) has nothing to say
+/// about `path`: no error, warning or hint. Skipped, saying so, only where
+/// the tool is not installed.
+fn assert_valid_entry(path: &Path) {
+    let out = match Command::new("desktop-file-validate").arg(path).output() {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!(
+                "SKIPPED: desktop-file-validate is not installed (desktop-file-utils; \
+                 scripts/setup-system.sh installs it): {} not validated",
+                path.display()
+            );
+            return;
+        }
+        Err(e) => panic!("desktop-file-validate: {e}"),
+    };
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "desktop-file-validate {}: {}: {said}",
+        path.display(),
+        out.status
+    );
+}
+
+/// The `autostart` line of the settings file, if it has one.
+fn autostart_setting(user: &User) -> Option<String> {
+    let text = std::fs::read_to_string(user.home.settings_file()).ok()?;
+    text.lines()
+        .find(|l| l.starts_with("autostart ="))
+        .map(str::to_owned)
+}
+
+#[test]
+fn autostart_enable_disable_and_status_without_the_app() {
+    let user = User::new();
+    let entry = user.autostart_entry();
+    let binary = env!("CARGO_BIN_EXE_ezflow");
+
+    let out = user.run(&["autostart", "status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let said = stdout(&out);
+    assert!(said.contains("setting:  off"), "{said}");
+    assert!(
+        said.contains(&format!("entry:    {}", entry.display())),
+        "{said}"
+    );
+    assert!(said.contains("state:    none"), "{said}");
+
+    let out = user.run(&["autostart", "enable"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("EZ Flow starts at login"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(exec_line(&entry), format!("Exec={binary}"));
+    assert!(std::fs::read_to_string(&entry)
+        .expect("entry")
+        .contains(MARK));
+    assert_valid_entry(&entry);
+    assert_eq!(
+        autostart_setting(&user).as_deref(),
+        Some("autostart = true")
+    );
+    let out = user.run(&["autostart", "status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let said = stdout(&out);
+    assert!(said.contains("setting:  on"), "{said}");
+    assert!(
+        said.contains(&format!("state:    EZ Flow's, current: starts {binary}")),
+        "{said}"
+    );
+
+    // An entry of ours naming another binary is stale until enabled again.
+    let old = std::fs::read_to_string(&entry)
+        .expect("entry")
+        .replace(binary, "/opt/old/ezflow");
+    std::fs::write(&entry, old).expect("write a stale entry");
+    let out = user.run(&["autostart", "status"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let said = stdout(&out);
+    assert!(
+        said.contains("out of date: starts /opt/old/ezflow"),
+        "{said}"
+    );
+    assert!(
+        said.contains("`ezflow autostart enable` puts it right"),
+        "{said}"
+    );
+    let out = user.run(&["autostart", "enable"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(exec_line(&entry), format!("Exec={binary}"));
+
+    // Removed by hand while the setting is on: status says so.
+    std::fs::remove_file(&entry).expect("remove the entry");
+    let out = user.run(&["autostart", "status"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("state:    none"), "{}", stdout(&out));
+    assert!(user.run(&["autostart", "enable"]).status.success());
+    assert!(entry.exists());
+
+    let out = user.run(&["autostart", "disable"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("EZ Flow no longer starts at login"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!entry.exists(), "the entry is removed");
+    assert_eq!(
+        autostart_setting(&user).as_deref(),
+        Some("autostart = false")
+    );
+    let out = user.run(&["autostart", "status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    // Disabling twice is fine.
+    assert!(user.run(&["autostart", "disable"]).status.success());
+}
+
+#[test]
+fn the_autostart_entry_names_the_public_binary() {
+    // A packaged install runs a faster build from /usr/lib/ezflow, which
+    // the baseline /usr/bin/ezflow handed over to with EZFLOW_EXE set: the
+    // entry must start /usr/bin/ezflow.
+    let user = User::new();
+    let out = user
+        .ezflow()
+        .args(["autostart", "enable"])
+        .env(PUBLIC_EXE_ENV, "/usr/bin/ezflow")
+        .output()
+        .expect("ezflow runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let entry = user.autostart_entry();
+    assert_eq!(exec_line(&entry), "Exec=/usr/bin/ezflow");
+    assert_valid_entry(&entry);
+}
+
+#[test]
+fn a_users_own_autostart_entry_is_never_overwritten_or_removed() {
+    let user = User::new();
+    let entry = user.autostart_entry();
+    std::fs::create_dir_all(entry.parent().expect("directory")).expect("mkdir");
+    let mine = "[Desktop Entry]\nType=Application\nName=My dictation\nExec=ezflow --my-flags\n";
+    std::fs::write(&entry, mine).expect("write the user's entry");
+
+    let out = user.run(&["autostart", "enable"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(err.contains("not written by EZ Flow"), "{err}");
+    assert!(err.contains("settings are unchanged"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert_eq!(std::fs::read_to_string(&entry).expect("entry"), mine);
+    assert_ne!(
+        autostart_setting(&user).as_deref(),
+        Some("autostart = true")
+    );
+
+    let out = user.run(&["autostart", "status"]);
+    assert_eq!(out.status.code(), Some(0), "off, and not ours: in step");
+    assert!(stdout(&out).contains("not EZ Flow's"), "{}", stdout(&out));
+
+    let out = user.run(&["autostart", "disable"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("left as it is"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&entry).expect("entry"), mine);
+}
+
+/// Waits (bounded) until `check` holds.
+fn eventually(what: &str, check: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !check() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn autostart_with_the_app_running_goes_through_the_app() {
+    use std::time::Duration;
+    let user = User::new();
+    let entry = user.autostart_entry();
+    let binary = env!("CARGO_BIN_EXE_ezflow");
+    // The setting is on and the entry names a binary that moved.
+    user.home
+        .write_settings(&format!("model = \"{}\"\nautostart = true\n", model_arg()));
+    std::fs::create_dir_all(entry.parent().expect("directory")).expect("mkdir");
+    std::fs::write(
+        &entry,
+        format!("[Desktop Entry]\nType=Application\nName=EZ Flow\nExec=/opt/old/ezflow\n{MARK}\n"),
+    )
+    .expect("write a stale entry");
+
+    // The app with no desktop at all: no display, no session bus (no tray,
+    // no hotkey), which is all this needs of it.
+    let mut command = user.ezflow();
+    command
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("DBUS_SESSION_BUS_ADDRESS");
+    let mut app = WatchedProcess::spawn(&mut command, Some("[ezflow]")).expect("start the app");
+    let patience = Duration::from_secs(60);
+    app.wait_for_line("startup complete in", patience)
+        .expect("the app starts");
+    // At start the stale entry was written again.
+    assert_eq!(exec_line(&entry), format!("Exec={binary}"));
+    assert_valid_entry(&entry);
+
+    // Through the app: its log says it did it.
+    app.forget_log();
+    let out = user.run(&["autostart", "disable"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("the running EZ Flow"),
+        "{}",
+        stdout(&out)
+    );
+    app.wait_for_line("EZ Flow no longer starts at login", patience)
+        .expect("the app removed the entry");
+    assert!(!entry.exists());
+    assert_eq!(
+        autostart_setting(&user).as_deref(),
+        Some("autostart = false")
+    );
+
+    let out = user.run(&["autostart", "enable"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    app.wait_for_line("EZ Flow starts at login", patience)
+        .expect("the app wrote the entry");
+    assert_eq!(exec_line(&entry), format!("Exec={binary}"));
+    assert_eq!(
+        autostart_setting(&user).as_deref(),
+        Some("autostart = true")
+    );
+    let out = user.run(&["autostart", "status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+
+    // The file edited by hand: the app follows.
+    user.home
+        .write_settings(&format!("model = \"{}\"\nautostart = false\n", model_arg()));
+    eventually("the entry goes with the hand-edited setting", || {
+        !entry.exists()
+    });
+    // And on again by hand: it comes back.
+    user.home
+        .write_settings(&format!("model = \"{}\"\nautostart = true\n", model_arg()));
+    eventually("the entry comes back with the setting", || entry.exists());
+
+    // A file of that name EZ Flow did not write: refused, nothing saved.
+    std::fs::remove_file(&entry).expect("remove");
+    assert!(user.run(&["autostart", "disable"]).status.success());
+    let mine = "[Desktop Entry]\nType=Application\nName=Mine\nExec=ezflow --mine\n";
+    std::fs::write(&entry, mine).expect("write the user's entry");
+    let out = user.run(&["autostart", "enable"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("not written by EZ Flow"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&entry).expect("entry"), mine);
+    assert_eq!(
+        autostart_setting(&user).as_deref(),
+        Some("autostart = false")
+    );
+
+    let status = app.terminate(patience).expect("the app ends");
+    assert!(status.success(), "{status}");
+    assert_eq!(std::fs::read_to_string(&entry).expect("entry"), mine);
 }

@@ -511,6 +511,7 @@ impl App {
         if retry_hotkey {
             self.register_hotkey();
         }
+        self.keep_autostart_in_step();
     }
 
     fn apply_settings(&mut self, new: Settings) {

@@ -4,6 +4,8 @@
 //! Every other setting (hotkey mode, microphone, insert method, language,
 //! threads, maximum recording) is read at its next use, so a change in the
 //! middle of a dictation applies from the next press or recording.
+//! `autostart` is no running part: its entry is brought in step after
+//! every reload, changed or not (`settings_requests.rs`).
 //!
 //! It must not act on a change: the loop does, part by part.
 

@@ -1,13 +1,21 @@
 //! The settings window's settings requests: `settings`, `settings-check`,
-//! `settings-set`, `autostart-set` and `telemetry-set`.
+//! `settings-set`, `autostart-set` and `telemetry-set`; and keeping the
+//! autostart entry in step with the `autostart` setting.
 //!
 //! The rules: values are judged by the settings file's own field table
 //! (`ezflow_config`), and the hotkey also by the desktop's parser; a set is
-//! all or nothing; a new hotkey is registered before anything is written,
-//! so one taken by another program is refused with the old one kept and the
-//! file unchanged; the file is written through the one save path, then
-//! applied exactly as `reload-settings` applies it. The app is the only
+//! all or nothing; a new hotkey is registered, and a changed `autostart`
+//! entry written or removed, before anything is written, so a hotkey taken
+//! by another program or an entry that cannot be written is refused with
+//! the old state kept and the file unchanged; the file is written through
+//! the one save path, then applied exactly as `reload-settings` applies it.
+//! `autostart-set` is `settings-set` of `autostart`. The app is the only
 //! writer of `settings.toml`.
+//!
+//! The entry follows the setting at start and after every reload (the file
+//! watched, `reload-settings`, a set), so one removed by hand or naming
+//! another binary is put right; a failure there is one warning in the log
+//! and never touches the settings.
 
 use std::collections::BTreeMap;
 
@@ -41,9 +49,15 @@ impl App {
     }
 
     /// Checks every value; if all are accepted, saves and applies them.
+    /// Naming `autostart` brings the entry in step even when the setting
+    /// does not change (an entry removed by hand is written again).
     pub(super) fn settings_set(&mut self, values: &Map<String, Value>) -> Response {
         match checked(&self.settings, values) {
-            Ok(new) => self.save_and_apply(new),
+            Ok(new) => {
+                let entry =
+                    values.contains_key(AUTOSTART) || new.autostart != self.settings.autostart;
+                self.save_and_apply_with(new, entry)
+            }
             Err(errors) => Response::field_errors(errors),
         }
     }
@@ -61,39 +75,78 @@ impl App {
         }
     }
 
+    /// The request from before the setting existed: `settings-set` of
+    /// `autostart`, so the file says what the entry does.
     pub(super) fn autostart_set(&mut self, enabled: bool) -> Response {
-        match self.parts.autostart.set(enabled) {
-            Ok(()) => {
-                self.parts
-                    .publisher
-                    .publish(&ezflow_control::Event::Settings);
-                Response::Settings(self.settings_report())
-            }
-            Err(e) => Response::error(e),
+        let values = Map::from_iter([(AUTOSTART.to_owned(), Value::Bool(enabled))]);
+        self.settings_set(&values)
+    }
+
+    /// Brings the autostart entry in step with the `autostart` setting (at
+    /// start and after every reload). A failure is one warning in the log;
+    /// the settings stay as they are.
+    pub(super) fn keep_autostart_in_step(&self) {
+        if let Err(why) = self.parts.autostart.set(self.settings.autostart) {
+            tracing::warn!(
+                "start at login is {} in the settings, but: {why}",
+                if self.settings.autostart { "on" } else { "off" }
+            );
         }
     }
 
     /// Writes `new` (already checked) and applies it as `reload-settings`
-    /// does. A changed hotkey is registered first; if it cannot be, nothing
+    /// does. A changed hotkey is registered first, and a changed
+    /// `autostart` entry written or removed; if either cannot be, nothing
     /// is written.
     pub(super) fn save_and_apply(&mut self, new: Settings) -> Response {
+        let entry = new.autostart != self.settings.autostart;
+        self.save_and_apply_with(new, entry)
+    }
+
+    /// [`save_and_apply`](Self::save_and_apply); `entry`: bring the
+    /// autostart entry in step with `new` first.
+    fn save_and_apply_with(&mut self, new: Settings, entry: bool) -> Response {
         let new_hotkey = new.hotkey != self.settings.hotkey && !self.hotkey.is(&new.hotkey);
         if new_hotkey {
             if let Err(why) = self.hotkey.replace(&new.hotkey, &*self.parts.desktop) {
                 return Response::field_errors(BTreeMap::from([("hotkey".to_owned(), why)]));
             }
         }
+        if entry {
+            if let Err(why) = self.parts.autostart.set(new.autostart) {
+                tracing::warn!("start at login not changed: {why}");
+                if new_hotkey {
+                    self.register_hotkey();
+                }
+                return Response::field_errors(BTreeMap::from([(AUTOSTART.to_owned(), why)]));
+            }
+        }
+        let unchanged = new == self.settings;
         if let Err(e) = self.parts.settings_file.save(&new) {
             if new_hotkey {
                 // Back to the hotkey of the settings still in force.
                 self.register_hotkey();
             }
+            if entry {
+                // Back to the entry of the settings still in force.
+                self.keep_autostart_in_step();
+            }
             return Response::error(format!("the settings were not saved: {e}"));
         }
         self.reload_settings();
+        if entry && unchanged {
+            // The entry may have changed with no setting changing (written
+            // again after it was removed by hand): the window shows it.
+            self.parts
+                .publisher
+                .publish(&ezflow_control::Event::Settings);
+        }
         Response::Settings(self.settings_report())
     }
 }
+
+/// The setting the autostart entry follows.
+const AUTOSTART: &str = "autostart";
 
 /// `current` with `values` applied, judged by the file's field table and,
 /// for the hotkey, by the parser the app registers it with.

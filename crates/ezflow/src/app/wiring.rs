@@ -60,12 +60,13 @@ use crate::engine_options;
 
 /// The RemoteDesktop portal's restore token, in the state directory.
 const PORTAL_TOKEN_FILE: &str = "remote-desktop-portal.token";
-/// Set to `1` to keep the first run from opening the settings window (tests
-/// and CI, where a window would be in the way).
+/// Set to `1` to keep the first run (and a dictation with no model) from
+/// opening the settings window (tests and CI, where a window would be in
+/// the way).
 pub const NO_FIRST_RUN_ENV: &str = "EZFLOW_NO_FIRST_RUN";
 
 /// Runs the app until Quit. `started` is when `main` began.
-pub fn run(started: Instant) -> anyhow::Result<ExitCode> {
+pub fn run(started: Instant, launcher: bool) -> anyhow::Result<ExitCode> {
     // Signals go to a thread of their own; block them before any other
     // thread exists so none of them receives SIGTERM instead.
     let signal_mask = signals::block_quit_signals()?;
@@ -77,6 +78,25 @@ pub fn run(started: Instant) -> anyhow::Result<ExitCode> {
     let control_span = tracing::info_span!("control_socket").entered();
     let server = match ControlServer::bind(&socket) {
         Ok(server) => server,
+        Err(control::ControlError::AlreadyRunning { .. }) if launcher => {
+            // A second click on the launcher of a running desktop app brings
+            // up its window.
+            return Ok(match control::send(&socket, &Request::OpenSettings) {
+                Ok(Response::Error { error }) => {
+                    eprintln!("ezflow: EZ Flow is already running; {error}");
+                    ExitCode::FAILURE
+                }
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!(
+                        "ezflow: EZ Flow is already running (control socket {}) but does not \
+                         answer: {e}",
+                        socket.display()
+                    );
+                    ExitCode::FAILURE
+                }
+            });
+        }
         Err(control::ControlError::AlreadyRunning { .. }) => {
             eprintln!(
                 "ezflow: EZ Flow is already running (control socket {}); use `ezflow toggle`, \
@@ -185,6 +205,7 @@ pub fn run(started: Instant) -> anyhow::Result<ExitCode> {
     drop(hotkey_span);
     let hotkey_done = started.elapsed();
     app.start_telemetry();
+    app.keep_autostart_in_step();
     let settings_file = ezflow_config::paths::settings_file()?;
     if let Err(e) = settings_watch::spawn(&settings_file, events) {
         tracing::warn!("settings changes will not be picked up until restart: {e}");
@@ -291,7 +312,10 @@ impl Autostart for NoAutostart {
         false
     }
 
-    fn set(&self, _enabled: bool) -> Result<(), String> {
+    fn set(&self, enabled: bool) -> Result<(), String> {
+        if !enabled {
+            return Ok(());
+        }
         Err("there is no autostart directory: neither XDG_CONFIG_HOME nor HOME is set".to_owned())
     }
 }
