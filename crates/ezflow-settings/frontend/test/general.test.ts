@@ -11,11 +11,14 @@ const values = {
   idle_unload: "5m",
   max_recording: "5m",
   language: "auto",
+  autostart: false,
 };
 
 function fakeApp() {
   const sent: Request[] = [];
   const state = { ...values } as Record<string, unknown>;
+  // A file of the entry's name that EZ Flow did not write: turning on is refused.
+  const world = { foreignEntry: false };
   const bridge: Bridge = {
     async request(r: Request): Promise<Answer> {
       sent.push(r);
@@ -28,6 +31,7 @@ function fakeApp() {
           const v = r.values as Record<string, unknown>;
           if (v.idle_unload === "forever") return { ok: false, error: "not saved: idle_unload: …", field_errors: { idle_unload: "\"forever\" is not a duration" } };
           if (v.hotkey === "Ctrl+Alt+T") return { ok: false, error: "not saved", field_errors: { hotkey: "another program holds Ctrl+Alt+T" } };
+          if (v.autostart === true && world.foreignEntry) return { ok: false, error: "not saved: autostart: …", field_errors: { autostart: "~/.config/autostart/ezflow.desktop exists and was not written by EZ Flow" } };
           if (r.cmd === "settings-set") Object.assign(state, v);
           return settings();
         }
@@ -42,7 +46,7 @@ function fakeApp() {
     onEvent: async () => () => undefined,
     firstPaint: () => undefined,
   };
-  return { bridge, sent, state };
+  return { bridge, sent, state, world };
 }
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
@@ -100,5 +104,39 @@ describe("the General page", () => {
     expect(button.textContent).toBe("F9");
     page.unmount?.();
     expect(app.sent.at(-1)?.cmd).toBe("level-meter-stop");
+  });
+
+  it("switches start at login through the autostart setting, and reverts a refusal", async () => {
+    const app = fakeApp();
+    const root = document.createElement("main");
+    const page = createPage();
+    await page.mount(root, { bridge: app.bridge, events: new Dispatcher() });
+    const login = root.querySelector<HTMLInputElement>('[data-key="autostart"]')!;
+    expect(login.checked).toBe(false);
+
+    login.checked = true;
+    login.dispatchEvent(new Event("change"));
+    await tick();
+    expect(app.sent.filter((r) => r.cmd === "settings-set").at(-1)?.values).toEqual({ autostart: true });
+    expect(app.sent.some((r) => r.cmd === "autostart-set")).toBe(false);
+    expect(app.state.autostart).toBe(true);
+    expect(login.checked).toBe(true);
+    expect(root.querySelector('[data-saved-for="autostart"]')?.textContent).toBe("Saved");
+
+    login.checked = false;
+    login.dispatchEvent(new Event("change"));
+    await tick();
+    expect(app.state.autostart).toBe(false);
+
+    app.world.foreignEntry = true;
+    login.checked = true;
+    login.dispatchEvent(new Event("change"));
+    await tick();
+    expect(login.checked).toBe(false);
+    expect(app.state.autostart).toBe(false);
+    const error = root.querySelector<HTMLElement>('[data-error-for="autostart"]')!;
+    expect(error.hidden).toBe(false);
+    expect(error.textContent).toContain("not written by EZ Flow");
+    page.unmount?.();
   });
 });

@@ -155,7 +155,14 @@ export function createPage(): Page {
         void form.save("language", v, () => lang.set(form.str("language", "auto"))),
       );
       lang.set(form.str("language", "auto"));
-      const login = toggle("start_at_login", form.startAtLogin, "Start EZ Flow when you log in");
+      // The `autostart` setting; the app keeps the login entry in step.
+      // An app from before the setting reports only whether its entry is
+      // in place.
+      const startsAtLogin = (): boolean => {
+        const v = form.values.autostart;
+        return typeof v === "boolean" ? v : form.startAtLogin;
+      };
+      const login = toggle("autostart", startsAtLogin(), "Start EZ Flow when you log in");
 
       const bindSelect = (el: HTMLSelectElement, key: string): void => {
         el.addEventListener("change", () => {
@@ -168,9 +175,8 @@ export function createPage(): Page {
         void form.save("microphone", mic.value, () => setSelect(mic, form.str("microphone"))).then(() => meter?.restart());
       });
       login.addEventListener("change", () => {
-        const wanted = login.checked;
-        void form.send("start_at_login", { cmd: "autostart-set", enabled: wanted }, () => {
-          login.checked = !wanted;
+        void form.save("autostart", login.checked, () => {
+          login.checked = startsAtLogin();
         });
       });
 
@@ -193,7 +199,7 @@ export function createPage(): Page {
         ),
         h("section", { class: "card" },
           h("h2", null, "System"),
-          fieldRow("start_at_login", "Start at login", "Start EZ Flow when you log in.", login),
+          fieldRow("autostart", "Start at login", "Start EZ Flow when you log in.", login),
         ),
       );
 
@@ -222,7 +228,7 @@ export function createPage(): Page {
           if (active !== idle.input && active !== idle.select) idle.set(form.str("idle_unload", "5m"));
           if (active !== maxRec.input && active !== maxRec.select) maxRec.set(form.str("max_recording", "5m"));
           if (active !== lang.input && active !== lang.select) lang.set(form.str("language", "auto"));
-          login.checked = form.startAtLogin;
+          login.checked = startsAtLogin();
           hotkey.refresh();
         }).catch(() => undefined);
       }));
