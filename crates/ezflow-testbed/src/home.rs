@@ -95,6 +95,9 @@ impl IsolatedHome {
             .env(DATA_DIR_ENV, self.data_dir())
             .env(MODELS_DIR_ENV, self.models_dir())
             .env("XDG_RUNTIME_DIR", self.runtime_dir())
+            // The app keeps the user's autostart entry in step with its
+            // setting: never the developer's own ~/.config/autostart.
+            .env("XDG_CONFIG_HOME", self.path().join(".config"))
             .env_remove(LOG_DIR_ENV)
             .env_remove(RUNTIME_DIR_ENV)
             .env_remove(LOG_FILTER_ENV)

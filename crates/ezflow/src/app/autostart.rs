@@ -174,11 +174,15 @@ pub fn desktop_entry(exe: &Path) -> Result<String, String> {
          Type=Application\n\
          Name=EZ Flow\n\
          Comment=Private, local voice dictation\n\
+         TryExec={}\n\
          Exec={}\n\
          Icon=ezflow\n\
          Terminal=false\n\
          X-GNOME-Autostart-enabled=true\n\
          {MARK}\n",
+        // With the program gone (the package removed), the session skips
+        // the entry instead of failing to start it.
+        path.replace('\\', "\\\\"),
         exec_quote(path)
     ))
 }
