@@ -36,6 +36,8 @@ export function stateLabel(state: string): string {
       return "Inserting text";
     case "error":
       return "Needs attention";
+    case "no-model":
+      return "No model yet";
     case "offline":
       return "Not running";
     case "connecting":
