@@ -334,6 +334,9 @@ impl Shared {
                     let result = self.load(&path);
                     st = lock(&self.state);
                     self.load_finished.notify_all();
+                    // The event goes out once the state says what it says,
+                    // so that a subscriber that asks `status` on hearing it
+                    // sees the load's end.
                     match result {
                         Ok((model, load_time)) => {
                             let description = model.info().clone();
@@ -343,12 +346,20 @@ impl Shared {
                                 load_time,
                                 description,
                             };
+                            self.emit(LifecycleEvent::Loaded {
+                                model: path,
+                                took: load_time,
+                            });
                             // Loop round and take the model like any caller.
                         }
                         Err(error) => {
                             let error = Arc::new(error);
                             st.slot = Slot::Unloaded;
                             st.last_failure = Some((generation, Arc::clone(&error)));
+                            self.emit(LifecycleEvent::LoadFailed {
+                                model: path,
+                                error: error.to_string(),
+                            });
                             return Err(LifecycleError::Load(error));
                         }
                     }
@@ -367,18 +378,10 @@ impl Shared {
             Ok(model) => {
                 let took = started.elapsed();
                 tracing::info!(model = %path.display(), ms = took.as_millis() as u64, "model loaded");
-                self.emit(LifecycleEvent::Loaded {
-                    model: path.to_path_buf(),
-                    took,
-                });
                 Ok((model, took))
             }
             Err(error) => {
                 tracing::warn!(model = %path.display(), "model load failed: {error}");
-                self.emit(LifecycleEvent::LoadFailed {
-                    model: path.to_path_buf(),
-                    error: error.to_string(),
-                });
                 Err(error)
             }
         }
