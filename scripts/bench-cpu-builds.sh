@@ -4,6 +4,7 @@
 # alike), and the medians of whisper.cpp's transcription time
 # (`transcribe --json` timings: model load and decoding excluded) are
 # reported with their ratio to the first build. Writes Markdown to stdout.
+# THREADS=N sets whisper.cpp's threads (default 2).
 #
 # Usage: scripts/bench-cpu-builds.sh ROUNDS MODEL LABEL=EZFLOW... -- CLIP...
 # e.g.   scripts/bench-cpu-builds.sh 7 target/test-assets/ggml-tiny.en.bin \
@@ -25,7 +26,7 @@ for round in $(seq "$rounds"); do
   for clip in "${clips[@]}"; do
     for build in "${builds[@]}"; do
       label="${build%%=*}" exe="${build#*=}"
-      ms="$(EZFLOW_NO_FIRST_RUN=1 "$exe" transcribe --json --threads 2 --model "$model" "$clip" 2>/dev/null |
+      ms="$(EZFLOW_NO_FIRST_RUN=1 "$exe" transcribe --json --threads "${THREADS:-2}" --model "$model" "$clip" 2>/dev/null |
         python3 -c 'import json,sys; print(json.load(sys.stdin)["timings"]["transcribe_ms"])')"
       printf '%s\t%s\t%s\n' "$label" "$(basename "$clip")" "$ms" >>"$results"
     done

@@ -74,9 +74,10 @@ impl SettingsWindow for WindowLauncher {
     }
 }
 
-/// `ezflow-settings` beside the running executable, else on `PATH`.
+/// `ezflow-settings` beside the `ezflow` binary (the public one, not a
+/// faster CPU build it handed over to), else on `PATH`.
 pub fn find_binary() -> Option<PathBuf> {
-    let beside = std::env::current_exe()
+    let beside = crate::launcher::public_exe()
         .ok()
         .and_then(|exe| exe.parent().map(|dir| dir.join(BINARY)));
     if let Some(path) = beside.filter(|p| is_executable(p)) {
