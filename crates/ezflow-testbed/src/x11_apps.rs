@@ -539,6 +539,27 @@ pub fn clipboard_owner(display: &str) -> Window {
         .owner
 }
 
+/// Presses (`down`) or releases Ctrl+Alt+Space through XTest, as a
+/// keyboard would: EZ Flow's default hotkey.
+pub fn ctrl_alt_space(display: &str, down: bool) {
+    use x11rb::protocol::xtest::ConnectionExt as _;
+    let (conn, _) = x11rb::connect(Some(display)).expect("connect to Xvfb");
+    let map = KeyboardMap::fetch(&conn);
+    // Control_L, Alt_L, space.
+    let keys = [map.keycode(0xffe3), map.keycode(0xffe9), map.keycode(0x20)];
+    let kind = if down { 2 } else { 3 }; // KeyPress, KeyRelease
+    let order: Vec<u8> = if down {
+        keys.to_vec()
+    } else {
+        keys.iter().rev().copied().collect()
+    };
+    for key in order {
+        conn.xtest_fake_input(kind, key, 0, NONE, 0, 0, 0)
+            .expect("fake key");
+    }
+    conn.sync().expect("sync");
+}
+
 /// The top-level windows whose `_NET_WM_NAME` (or `WM_NAME`) is `title`.
 /// Under Xvfb there is no window manager, so top-level windows are the
 /// root's children (GTK maps its own toplevels there).

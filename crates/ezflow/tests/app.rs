@@ -23,8 +23,6 @@ use ezflow_testbed::session::DesktopSession;
 use ezflow_testbed::{assets, notifications, panel, x11_apps};
 use x11rb::connection::Connection as _;
 use x11rb::protocol::xproto::ConnectionExt as _;
-use x11rb::protocol::xtest::ConnectionExt as _;
-use x11rb::wrapper::ConnectionExt as _;
 
 /// Bound on waiting for the app to react (a model load and a transcription
 /// on a loaded 2-core machine included).
@@ -151,22 +149,9 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// Presses or releases Ctrl+Alt+Space through XTest, as a keyboard would.
+/// Presses or releases Ctrl+Alt+Space, the app's hotkey.
 fn hotkey(display: &str, down: bool) {
-    let (conn, _) = x11rb::connect(Some(display)).expect("connect to Xvfb");
-    let map = x11_apps::KeyboardMap::fetch(&conn);
-    let keys = [map.keycode(0xffe3), map.keycode(0xffe9), map.keycode(0x20)]; // Control_L, Alt_L, space
-    let kind = if down { 2 } else { 3 }; // KeyPress, KeyRelease
-    let order: Vec<u8> = if down {
-        keys.to_vec()
-    } else {
-        keys.iter().rev().copied().collect()
-    };
-    for key in order {
-        conn.xtest_fake_input(kind, key, 0, x11rb::NONE, 0, 0, 0)
-            .expect("fake key");
-    }
-    conn.sync().expect("sync");
+    x11_apps::ctrl_alt_space(display, down);
 }
 
 fn file_mode(path: &Path) -> u32 {

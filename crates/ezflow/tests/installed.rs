@@ -17,8 +17,6 @@ use ezflow_testbed::microphone::{self, Device, FileMicrophone, ALSA_CONFIG_ENV};
 use ezflow_testbed::process::WatchedProcess;
 use ezflow_testbed::session::DesktopSession;
 use ezflow_testbed::{assets, panel, x11_apps};
-use x11rb::protocol::xtest::ConnectionExt as _;
-use x11rb::wrapper::ConnectionExt as _;
 
 const PATIENCE: Duration = Duration::from_secs(120);
 /// The settings window's title (`crates/ezflow-settings/tauri.conf.json`).
@@ -36,21 +34,9 @@ fn ezflow(session: &DesktopSession) -> Command {
     command
 }
 
-/// Presses or releases Ctrl+Alt+Space through XTest, as a keyboard would.
+/// Presses or releases Ctrl+Alt+Space, the app's hotkey.
 fn hotkey(display: &str, down: bool) {
-    let (conn, _) = x11rb::connect(Some(display)).expect("connect to Xvfb");
-    let map = x11_apps::KeyboardMap::fetch(&conn);
-    let keys = [map.keycode(0xffe3), map.keycode(0xffe9), map.keycode(0x20)];
-    let (kind, order): (u8, Vec<u8>) = if down {
-        (2, keys.to_vec())
-    } else {
-        (3, keys.iter().rev().copied().collect())
-    };
-    for key in order {
-        conn.xtest_fake_input(kind, key, 0, x11rb::NONE, 0, 0, 0)
-            .expect("fake key");
-    }
-    conn.sync().expect("sync");
+    x11_apps::ctrl_alt_space(display, down);
 }
 
 #[test]
