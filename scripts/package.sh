@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds EZ Flow's Debian package: target/package/ezflow_<version>_amd64.deb.
 #
-# What goes in (see packaging/README.md for why):
+# What goes in (docs/packaging.md says why):
 #   /usr/bin/ezflow                      the app, whisper.cpp for the x86-64 baseline
 #   /usr/lib/ezflow/ezflow-x86-64-v3     the same, whisper.cpp for AVX2/FMA/F16C
 #   /usr/lib/ezflow/ezflow-x86-64-v4     the same, whisper.cpp for AVX-512

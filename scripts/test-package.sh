@@ -34,13 +34,28 @@ lintian --fail-on error,warning --info "$deb"
 
 step "desktop-file-validate"
 unpacked="$(mktemp -d)"
-trap 'rm -rf "$unpacked"' EXIT
+home="$(mktemp -d)"
+installed_here=0
+cleanup() {
+  rm -rf "$unpacked" "$home"
+  # A failed run removes what it installed: the next run must not mistake
+  # it for a developer's own installation and skip.
+  if [[ $installed_here -eq 1 ]] && dpkg-query -W -f='${Status}' ezflow 2>/dev/null |
+    grep -q "install ok installed"; then
+    echo "test-package: removing the package this run installed" >&2
+    $sudo apt-get purge -y -qq ezflow >/dev/null || true
+  fi
+}
+trap cleanup EXIT
 dpkg-deb -x "$deb" "$unpacked"
 desktop-file-validate "$unpacked/usr/share/applications/ezflow.desktop"
 
 if dpkg-query -W -f='${Status}' ezflow 2>/dev/null | grep -q "install ok installed"; then
   # A developer's own installed EZ Flow is not replaced and removed by a
   # test run; CI's machine never has one.
+  if [[ "${CI:-}" == true ]]; then
+    fail "an ezflow package is already installed on the CI machine"
+  fi
   echo "test-package: SKIPPED the install tests: an ezflow package is already installed" \
     "here (apt-get purge ezflow, then run scripts/test-package.sh)" >&2
   exit 0
@@ -51,6 +66,7 @@ export DEBIAN_FRONTEND=noninteractive
 # The test binary of tests/installed.rs is built before the clock starts.
 cargo test -q -p ezflow --test installed --no-run
 install_started="$(date +%s.%N)"
+installed_here=1
 if ! $sudo dpkg -i "$deb"; then
   $sudo apt-get -f install -y -qq
 fi
@@ -75,6 +91,8 @@ step "ezflow --version (expecting the $expected build)"
 version="$(/usr/bin/ezflow --version)"
 echo "$version"
 [[ "$version" == *"CPU build $expected)"* ]] || fail "expected the $expected build: $version"
+inherited="$(EZFLOW_EXE=/usr/bin/ezflow /usr/bin/ezflow --version)"
+[[ "$inherited" == *"CPU build $expected)"* ]] || fail "an inherited EZFLOW_EXE stopped the hand-over: $inherited"
 capped="$(EZFLOW_CPU=x86-64 /usr/bin/ezflow --version)"
 [[ "$capped" == *"CPU build x86-64)"* ]] || fail "EZFLOW_CPU=x86-64 did not cap: $capped"
 
@@ -83,8 +101,6 @@ EZFLOW_EXPECTED_CPU_BUILD="$expected" EZFLOW_INSTALLED_EXE=/usr/bin/ezflow \
   EZFLOW_INSTALL_STARTED_AT="$install_started" \
   cargo test -p ezflow --test installed -- --ignored --nocapture
 
-home="$(mktemp -d)"
-trap 'rm -rf "$unpacked" "$home"' EXIT
 user_env=(env -i PATH=/usr/bin:/bin HOME="$home" XDG_CONFIG_HOME="$home/.config"
   XDG_DATA_HOME="$home/.local/share" XDG_STATE_HOME="$home/.local/state"
   XDG_RUNTIME_DIR="$home/run" EZFLOW_NO_FIRST_RUN=1)
@@ -121,12 +137,18 @@ haswell="$("${user_env[@]}" qemu-x86_64 -cpu Haswell /usr/bin/ezflow --version)"
 [[ "$haswell" == *"CPU build x86-64-v3)"* ]] || fail "a Haswell did not get the v3 build: $haswell"
 
 step "removal"
-[[ -d "$home/.config/ezflow" || -d "$home/.local/share/ezflow" ]] || true
-user_files="$(find "$home" -type f | sort)"
+# The user's own files: settings and the autostart entry, written by the
+# installed binary.
+"${user_env[@]}" /usr/bin/ezflow autostart enable >/dev/null
+for f in "$home/.config/ezflow/settings.toml" "$home/.config/autostart/ezflow.desktop"; do
+  [[ -f "$f" ]] || fail "ezflow autostart enable did not write $f"
+done
+user_files() { (cd "$home" && find . -type f -print0 | sort -z | xargs -0 md5sum); }
+before="$(user_files)"
 $sudo apt-get purge -y -qq ezflow >/dev/null
 for f in "${files[@]}"; do
   [[ ! -e "$f" ]] || fail "$f is left behind after removal"
 done
 [[ ! -e /usr/lib/ezflow ]] || fail "/usr/lib/ezflow is left behind"
-[[ "$(find "$home" -type f | sort)" == "$user_files" ]] || fail "removal touched the user's files"
+[[ "$(user_files)" == "$before" ]] || fail "removal touched the user's files"
 step "all checks passed"

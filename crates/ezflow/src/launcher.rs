@@ -19,7 +19,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 /// Set by the baseline build for the build it hands over to: the public
-/// binary's path. Its presence also means "already handed over".
+/// binary's path. Read once at start and removed from the environment.
 pub const PUBLIC_EXE_ENV: &str = "EZFLOW_EXE";
 /// `EZFLOW_CPU=x86-64` (or any level name) caps the build that runs: a way
 /// out if a newer build misbehaves on some CPU, and how the tests run the
@@ -34,15 +34,20 @@ pub const CPU_LEVEL: &str = match option_env!("EZFLOW_CPU_LEVEL") {
     None => "native",
 };
 
+/// `EZFLOW_EXE` as this process was started with it, taken out of the
+/// environment by [`hand_over_to_fastest_build`] so that nothing this
+/// process starts (the settings window, and the app that window may start
+/// again later) inherits it.
+static PUBLIC_EXE: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+
 /// The path to start EZ Flow by: the binary the user or the package
 /// installed, even when a faster build beside it is the one running.
 pub fn public_exe() -> std::io::Result<PathBuf> {
-    if let Some(path) = std::env::var_os(PUBLIC_EXE_ENV).map(PathBuf::from) {
-        if path.is_absolute() {
-            return Ok(path);
-        }
+    let given = PUBLIC_EXE.get_or_init(|| std::env::var_os(PUBLIC_EXE_ENV).map(PathBuf::from));
+    match given {
+        Some(path) if path.is_absolute() => Ok(path.clone()),
+        _ => std::env::current_exe(),
     }
-    std::env::current_exe()
 }
 
 /// The levels above the baseline, fastest first, each with the CPU
@@ -55,6 +60,7 @@ fn level_runs_here(level: &str) -> bool {
                 && std::arch::is_x86_feature_detected!("avx512bw")
                 && std::arch::is_x86_feature_detected!("avx512dq")
                 && std::arch::is_x86_feature_detected!("avx512vl")
+                && std::arch::is_x86_feature_detected!("avx512cd")
                 && level_runs_here("x86-64-v3")
         }
         "x86-64-v3" => {
@@ -77,13 +83,26 @@ const FASTER_LEVELS: [&str; 2] = ["x86-64-v4", "x86-64-v3"];
 
 /// In the baseline build, hands over to the fastest build beside it that
 /// this CPU runs (never returns then); otherwise returns at once. Called
-/// first thing in `main`, before logging exists: a failed hand-over is
-/// reported on stderr and the baseline carries on.
+/// first thing in `main`, while the process has one thread and before
+/// logging exists: a failed hand-over is reported on stderr and the next
+/// build, or the baseline, carries on. Only the baseline hands over, so a
+/// hand-over never loops.
 pub fn hand_over_to_fastest_build() {
-    if CPU_LEVEL != "x86-64" || std::env::var_os(PUBLIC_EXE_ENV).is_some() {
+    // Read once, then kept from the programs this process starts.
+    let _ = public_exe();
+    if std::env::var_os(PUBLIC_EXE_ENV).is_some() {
+        std::env::remove_var(PUBLIC_EXE_ENV);
+    }
+    if CPU_LEVEL != "x86-64" {
         return;
     }
     let cap = std::env::var(CPU_CAP_ENV).unwrap_or_default();
+    if !cap.is_empty() && cap != "x86-64" && !FASTER_LEVELS.contains(&cap.as_str()) {
+        eprintln!(
+            "ezflow: {CPU_CAP_ENV}={cap:?} is not a CPU build; use x86-64, x86-64-v3 or \
+             x86-64-v4. Running the baseline build"
+        );
+    }
     let Ok(exe) = std::env::current_exe() else {
         return;
     };
@@ -116,10 +135,9 @@ pub fn hand_over_to_fastest_build() {
             .env(PUBLIC_EXE_ENV, &exe)
             .exec();
         eprintln!(
-            "ezflow: could not start the {level} build {}: {error}; carrying on with the baseline build",
+            "ezflow: could not start the {level} build {}: {error}; trying the next one",
             build.display()
         );
-        return;
     }
 }
 

@@ -9,8 +9,10 @@
 //! write is never replaced or removed, and does not count as "on". The
 //! entry's `Exec` is the public `ezflow` (`crate::launcher::public_exe`:
 //! `/usr/bin/ezflow` in a package, even while a faster CPU build beside it
-//! runs), so an entry naming another path, or text an older version wrote,
-//! is "stale" and is written again.
+//! runs), so an entry naming a path that is gone, or text an older version
+//! wrote, is "stale" and is written again; an entry naming another
+//! installed `ezflow` (the package's, while a build from source runs) is
+//! left to that one.
 //!
 //! It does not decide *when* to bring the entry in step (the loop does, at
 //! start and after every settings change) and never touches the settings.
@@ -99,6 +101,16 @@ impl XdgAutostart {
         })
     }
 
+    /// Whether an entry's `Exec` names an installed program other than
+    /// this one (a plain path to an executable file that exists).
+    fn names_another_install(&self, exec: &str) -> bool {
+        use std::os::unix::fs::PermissionsExt;
+        let path = Path::new(exec);
+        path.is_absolute()
+            && path != self.exe
+            && fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    }
+
     fn write(&self) -> Result<(), String> {
         let text = desktop_entry(&self.exe)?;
         let dir = self.entry.parent().unwrap_or(Path::new("."));
@@ -125,6 +137,16 @@ impl Autostart for XdgAutostart {
             (Entry::Missing, true) => {
                 self.write()?;
                 tracing::info!(entry = %shown, "EZ Flow starts at login");
+                Ok(())
+            }
+            (Entry::Stale { exec: Some(other) }, true) if self.names_another_install(&other) => {
+                // Another EZ Flow (the package's, while a build from source
+                // runs) already starts at login: it stays the one.
+                tracing::info!(
+                    entry = %shown,
+                    exec = %other,
+                    "another EZ Flow starts at login; its entry is left as it is"
+                );
                 Ok(())
             }
             (Entry::Stale { exec }, true) => {
@@ -341,6 +363,28 @@ mod tests {
         old.set(true).unwrap();
         autostart.set(false).unwrap();
         assert_eq!(autostart.state().unwrap(), Entry::Missing);
+    }
+
+    #[test]
+    fn another_installed_ezflow_keeps_its_entry() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let installed = dir.path().join("usr-bin-ezflow");
+        fs::write(&installed, "#!/bin/sh\n").unwrap();
+        fs::set_permissions(&installed, fs::Permissions::from_mode(0o755)).unwrap();
+        let package = in_temp(dir.path(), installed.to_str().unwrap());
+        package.set(true).unwrap();
+        let written = fs::read_to_string(&package.entry).unwrap();
+
+        // A build from source, on: the package's entry stays.
+        let from_source = in_temp(dir.path(), "/home/me/ezflow/target/debug/ezflow");
+        from_source.set(true).unwrap();
+        assert_eq!(fs::read_to_string(&package.entry).unwrap(), written);
+
+        // Once that program is gone, the entry is this one's.
+        fs::remove_file(&installed).unwrap();
+        from_source.set(true).unwrap();
+        assert_eq!(from_source.state().unwrap(), Entry::Current);
     }
 
     #[test]

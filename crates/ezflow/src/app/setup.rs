@@ -188,7 +188,9 @@ impl App {
             }
         }
         Response::error(format!(
-            "no speech model is installed (the model setting names {}, which is not there);              download {offered} from the EZ Flow tray menu or the settings window,              or run `ezflow models download {offered}`",
+            "no speech model is installed (the model setting names {}, which is not there); \
+             download {offered} from the EZ Flow tray menu or the settings window, \
+             or run `ezflow models download {offered}`",
             self.settings.model
         ))
     }

@@ -1416,7 +1416,8 @@ fn with_no_model_the_tray_offers_one_and_a_dictation_says_what_to_do() {
     let why = answer.error_text().expect("an error");
     assert!(
         why.starts_with("no speech model is installed")
-            && why.contains("`ezflow models download base.en`"),
+            && why.contains("`ezflow models download base.en`")
+            && !why.contains("  "),
         "{why}"
     );
     assert!(h.published().contains(&Event::Focus));
