@@ -24,6 +24,8 @@ use output::{out, outln};
 
 fn main() -> ExitCode {
     launcher::hand_over_to_fastest_build();
+    // Before any thread starts (see there).
+    ezflow_core::memory::use_one_heap_arena();
     let started = std::time::Instant::now();
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.command.is_none());
