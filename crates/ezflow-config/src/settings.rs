@@ -32,6 +32,7 @@
 //! validates and stores values. It computes no paths of its own beyond
 //! [`crate::paths::settings_file`].
 
+mod beam_size;
 mod duration;
 mod fields;
 mod file;
@@ -48,6 +49,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::paths::PathsError;
 
+pub use beam_size::{BeamSize, MAX_BEAM_SIZE};
 pub use fields::{fields, json_to_toml, known_keys, toml_to_json, FieldInfo};
 pub use idle_unload::IdleUnload;
 pub use language::{Language, WHISPER_LANGUAGES};
@@ -58,6 +60,9 @@ pub use threads::{physical_cores, Threads};
 pub const DEFAULT_MODEL: &str = "base.en";
 /// The largest explicit thread count accepted.
 pub const MAX_THREADS: u32 = 64;
+/// The first-run beam width: greedy. Measured against beam search on the
+/// labelled clips (docs/accuracy.md).
+pub const DEFAULT_BEAM_SIZE: u32 = 1;
 /// The default delay before an unused model is unloaded.
 pub const DEFAULT_IDLE_UNLOAD: Duration = Duration::from_secs(5 * 60);
 /// The longest idle-unload delay accepted. The delay exists to hand memory
@@ -108,6 +113,8 @@ pub struct Settings {
     pub language: Language,
     /// How many threads transcription uses.
     pub threads: Threads,
+    /// How many candidate transcripts the decoder keeps (1: greedy).
+    pub beam_size: BeamSize,
     /// When to unload the model after its last use.
     pub idle_unload: IdleUnload,
     /// Whether the user agreed to send anonymous usage statistics. Off
@@ -187,6 +194,7 @@ impl Default for Settings {
             model: DEFAULT_MODEL.to_owned(),
             language: Language::AUTO,
             threads: Threads::AUTO,
+            beam_size: BeamSize::DEFAULT,
             idle_unload: IdleUnload::default(),
             telemetry: false,
             telemetry_endpoint: String::new(),

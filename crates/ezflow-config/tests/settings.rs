@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ezflow_config::settings::{
-    known_keys, physical_cores, HotkeyMode, IdleUnload, InsertMethod, Language, LoadReport,
-    Settings, SettingsError, SettingsProblem, Threads,
+    known_keys, physical_cores, BeamSize, HotkeyMode, IdleUnload, InsertMethod, Language,
+    LoadReport, Settings, SettingsError, SettingsProblem, Threads,
 };
 
 fn settings_path(dir: &tempfile::TempDir) -> PathBuf {
@@ -34,6 +34,7 @@ fn custom() -> Settings {
         model: "/home/me/models/my \"fav\" model\\ggml-small.bin".to_owned(),
         language: "de".parse().expect("de is a language"),
         threads: Threads::new(3).expect("3 threads is valid"),
+        beam_size: BeamSize::new(5).expect("5 is a beam"),
         idle_unload: IdleUnload::After(Duration::from_secs(5400)),
         telemetry: true,
         telemetry_endpoint: "https://telemetry.example.org/ezflow".to_owned(),
@@ -391,6 +392,7 @@ fn good_lines() -> Vec<(&'static str, &'static str)> {
         ("model", "model = \"tiny.en\""),
         ("language", "language = \"de\""),
         ("threads", "threads = 3"),
+        ("beam_size", "beam_size = 4"),
         ("idle_unload", "idle_unload = \"90s\""),
         ("telemetry", "telemetry = true"),
         (
@@ -412,6 +414,7 @@ fn good_settings() -> Settings {
         model: "tiny.en".to_owned(),
         language: "de".parse().expect("de"),
         threads: Threads::new(3).expect("3"),
+        beam_size: BeamSize::new(4).expect("4"),
         idle_unload: IdleUnload::After(Duration::from_secs(90)),
         telemetry: true,
         telemetry_endpoint: "http://127.0.0.1:8787".to_owned(),
@@ -434,6 +437,10 @@ fn invalid_value_falls_back_for_that_key_only() {
         ("threads = -1", "threads", "negative"),
         ("threads = 2.5", "threads", "decimal"),
         ("threads = \"4\"", "threads", "without"),
+        ("beam_size = 0", "beam_size", "at least 1"),
+        ("beam_size = 16", "beam_size", "wider than 8"),
+        ("beam_size = \"5\"", "beam_size", "without"),
+        ("beam_size = true", "beam_size", "true/false"),
         ("idle_unload = \"5 parsecs\"", "idle_unload", "parsecs"),
         ("idle_unload = \"0s\"", "idle_unload", "immediately"),
         ("idle_unload = \"-5m\"", "idle_unload", "negative"),
@@ -514,6 +521,7 @@ fn invalid_value_falls_back_for_that_key_only() {
             "max_recording" => expected.max_recording = defaults.max_recording,
             "slow_operation" => expected.slow_operation = defaults.slow_operation,
             "autostart" => expected.autostart = defaults.autostart,
+            "beam_size" => expected.beam_size = defaults.beam_size,
             other => panic!("no such key {other}"),
         }
         assert_eq!(report.settings, expected, "{bad}");

@@ -39,6 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             language: None,
             threads,
             window: EncoderWindow::Full,
+            ..DecodeOptions::default()
         };
         model.transcribe(clip.samples(), &options)?;
         for (i, policy) in policies.iter().enumerate() {

@@ -283,6 +283,7 @@ fn transcribe(samples: &[f32]) -> String {
                 language: None,
                 threads: 2,
                 window: EncoderWindow::Fitted,
+                ..DecodeOptions::default()
             },
         )
         .expect("transcribes")

@@ -4,11 +4,12 @@
 
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 use ezflow_core::audio;
 use ezflow_core::engine::{DecodeOptions, EncoderWindow, EngineError, LoadedModel};
 use ezflow_testbed::assets::{asset, jfk, labelled, sentence, tiny_en, JFK_TEXT};
-use ezflow_testbed::wer::word_error_rate;
+use ezflow_testbed::wer::{word_error_rate, word_errors, WordErrors};
 
 /// One loaded model shared by the tests of this file (loading is the slow
 /// part; whisper's state is reused across clips, as in the app).
@@ -25,6 +26,7 @@ fn options() -> DecodeOptions {
         language: None,
         threads: 2,
         window: EncoderWindow::Fitted,
+        ..DecodeOptions::default()
     }
 }
 
@@ -333,167 +335,101 @@ fn a_silent_clip_spends_nothing_in_whisper() {
     }
 }
 
-/// A `tracing` subscriber that keeps every span it is shown: name, parent
-/// and the `duration_ms` it recorded. The engine's real spans are recorded;
-/// nothing of the engine is replaced.
-mod span_log {
-    use std::sync::{Arc, Mutex};
-    use tracing::field::{Field, Visit};
-    use tracing::span::{Attributes, Id, Record};
-    use tracing::{Event, Metadata, Subscriber};
+/// The labelled clips, by stem: real speech (JFK, alsa-utils' channel test
+/// clips) and espeak-ng sentences. `tight/` holds each cut to its speech.
+const EDGE_CLIPS: [&str; 24] = [
+    "jfk_a",
+    "jfk_b",
+    "jfk_c",
+    "jfk_d",
+    "jfk_full",
+    "Front_Center",
+    "Front_Left",
+    "Front_Right",
+    "Rear_Center",
+    "Rear_Left",
+    "Rear_Right",
+    "Side_Left",
+    "Side_Right",
+    "short_works",
+    "short_call",
+    "short_thanks",
+    "short_noon",
+    "short_done",
+    "short_send",
+    "short_good",
+    "short_lunch",
+    "schedule",
+    "note",
+    "letter",
+];
 
-    #[derive(Debug, Clone)]
-    pub struct SpanRecord {
-        pub name: &'static str,
-        /// Index of the parent span in the log.
-        pub parent: Option<usize>,
-        pub duration_ms: Option<f64>,
+/// A user who starts talking the instant the key goes down, and lets go on
+/// the last word, gives the engine speech from the first sample to the last.
+/// Cut that way (sox, fetch-test-assets.sh), the JFK clip gave "and so my
+/// fellow america ask not ... for your country" before the engine added the
+/// silence the clip lacks; now it gives the text of the clip as recorded.
+#[test]
+fn speech_from_the_first_to_the_last_sample_keeps_its_text() {
+    let recorded = transcribe(&jfk(), &options());
+    let (tight_clip, _) = labelled("tight/jfk_full");
+    let tight = transcribe(&tight_clip, &options());
+    assert_eq!(tight.text, recorded.text);
+    assert_eq!(
+        word_error_rate(JFK_TEXT, &tight.text),
+        0.0,
+        "{}",
+        tight.text
+    );
+    assert!(
+        tight.report.padded_seconds > 0.3,
+        "the tight clip had silence added: {:?}",
+        tight.report
+    );
+    assert_eq!(recorded.report.beam_size, 1);
+    // Timestamps stay in the tight clip (10.67 s), in order; the first words
+    // are at its very start.
+    let length = audio::load_clip(&tight_clip).expect("clip").duration();
+    let mut last_end = Duration::ZERO;
+    for s in &tight.segments {
+        assert!(
+            s.start >= last_end && s.end >= s.start && s.end <= length,
+            "{s:?}"
+        );
+        last_end = s.end;
     }
-
-    #[derive(Default)]
-    struct Inner {
-        spans: Vec<SpanRecord>,
-        /// Entered spans, innermost last (one thread only).
-        stack: Vec<usize>,
-    }
-
-    #[derive(Clone, Default)]
-    pub struct SpanLog(Arc<Mutex<Inner>>);
-
-    impl SpanLog {
-        pub fn spans(&self) -> Vec<SpanRecord> {
-            self.0.lock().unwrap().spans.clone()
-        }
-    }
-
-    struct DurationField<'a>(&'a mut Option<f64>);
-
-    impl Visit for DurationField<'_> {
-        fn record_f64(&mut self, field: &Field, value: f64) {
-            if field.name() == "duration_ms" {
-                *self.0 = Some(value);
-            }
-        }
-        fn record_debug(&mut self, _: &Field, _: &dyn std::fmt::Debug) {}
-    }
-
-    fn index(id: &Id) -> usize {
-        id.into_u64() as usize - 1
-    }
-
-    impl Subscriber for SpanLog {
-        fn enabled(&self, _: &Metadata<'_>) -> bool {
-            true
-        }
-
-        fn new_span(&self, attributes: &Attributes<'_>) -> Id {
-            let mut inner = self.0.lock().unwrap();
-            let parent = match attributes.parent() {
-                Some(id) => Some(index(id)),
-                None if attributes.is_contextual() => inner.stack.last().copied(),
-                None => None,
-            };
-            let mut duration_ms = None;
-            attributes.record(&mut DurationField(&mut duration_ms));
-            inner.spans.push(SpanRecord {
-                name: attributes.metadata().name(),
-                parent,
-                duration_ms,
-            });
-            Id::from_u64(inner.spans.len() as u64)
-        }
-
-        fn record(&self, span: &Id, values: &Record<'_>) {
-            let mut inner = self.0.lock().unwrap();
-            let record = &mut inner.spans[index(span)];
-            values.record(&mut DurationField(&mut record.duration_ms));
-        }
-
-        fn record_follows_from(&self, _: &Id, _: &Id) {}
-
-        fn event(&self, _: &Event<'_>) {}
-
-        fn enter(&self, span: &Id) {
-            self.0.lock().unwrap().stack.push(index(span));
-        }
-
-        fn exit(&self, span: &Id) {
-            let mut inner = self.0.lock().unwrap();
-            let index = index(span);
-            if let Some(at) = inner.stack.iter().rposition(|&s| s == index) {
-                inner.stack.remove(at);
-            }
-        }
-    }
+    assert!(
+        tight.segments[0].start < Duration::from_millis(300),
+        "{:?}",
+        tight.segments[0]
+    );
 }
 
+/// Over all the labelled clips cut tight to their speech, the word error rate
+/// stays close to the clips as recorded. Measured (docs/accuracy.md): 9.9 %
+/// with the added silence, 13.9 % without it.
 #[test]
-fn each_stage_runs_in_a_span_that_records_its_duration() {
-    let clip = audio::load_clip(&asset("jfk-clips/jfk_d.wav")).expect("clip");
-    let log = span_log::SpanLog::default();
-    let t = tracing::subscriber::with_default(log.clone(), || {
-        model().transcribe(clip.samples(), &options())
-    })
-    .expect("transcribes");
-    let spans = log.spans();
-    let children = |parent: usize, name: &str| -> Vec<(usize, f64)> {
-        spans
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.parent == Some(parent) && s.name == name)
-            .map(|(i, s)| {
-                let ms = s
-                    .duration_ms
-                    .unwrap_or_else(|| panic!("span {name} recorded no duration_ms"));
-                (i, ms)
-            })
-            .collect()
-    };
-    let roots: Vec<usize> = (0..spans.len())
-        .filter(|&i| spans[i].name == "transcribe")
-        .collect();
-    assert_eq!(roots.len(), 1, "one transcribe span: {spans:?}");
-    let root = roots[0];
-    let total = spans[root]
-        .duration_ms
-        .expect("transcribe records its duration");
-    assert!(
-        total >= t.report.whisper_ms as f64,
-        "{total} vs {:?}",
-        t.report
-    );
-
-    let trim = children(root, "trim");
-    assert_eq!(trim.len(), 1, "{spans:?}");
-    assert_eq!(trim[0].1, t.report.trim_ms);
-
-    let passes = children(root, "decode_pass");
-    let expected_passes = if t.report.fell_back_to_full_window {
-        2
-    } else {
-        1
-    };
-    assert_eq!(passes.len(), expected_passes, "{spans:?}");
-    let (mut mel, mut encode, mut decode) = (0.0, 0.0, 0.0);
-    for &(pass, pass_ms) in &passes {
-        let stage = |name: &str| -> f64 {
-            let found = children(pass, name);
-            assert_eq!(found.len(), 1, "one {name} span per pass: {spans:?}");
-            found[0].1
-        };
-        let (m, e, d) = (stage("mel"), stage("encode"), stage("decode"));
-        assert!(m > 0.0 && e > 0.0 && d > 0.0, "{m} {e} {d}");
-        assert!(m + e + d <= pass_ms + 0.01, "{m} + {e} + {d} > {pass_ms}");
-        mel += m;
-        encode += e;
-        decode += d;
+fn clips_cut_tight_to_their_speech_stay_accurate() {
+    let mut total = WordErrors::default();
+    for name in EDGE_CLIPS {
+        let (clip, text) = labelled(&format!("tight/{name}"));
+        let t = transcribe(&clip, &options());
+        let errors = word_errors(&text, &t.text);
+        eprintln!("tight/{name}: {errors:?} {:?}", t.text);
+        total = total + errors;
     }
-    let close = |a: f64, b: f64| (a - b).abs() < 0.01;
-    assert!(
-        close(mel, t.report.mel_ms)
-            && close(encode, t.report.encode_ms)
-            && close(decode, t.report.decode_ms),
-        "spans {mel} {encode} {decode} vs report {:?}",
-        t.report
-    );
+    let wer = total.rate();
+    assert!(wer <= 0.12, "corpus WER over the tight clips {wer:.3}");
+}
+
+/// Beam search decodes as well as greedy on the JFK clip and says so.
+#[test]
+fn beam_search_decodes() {
+    let beam = DecodeOptions {
+        beam_size: 5,
+        ..options()
+    };
+    let t = transcribe(&jfk(), &beam);
+    assert_eq!(word_error_rate(JFK_TEXT, &t.text), 0.0, "{}", t.text);
+    assert_eq!(t.report.beam_size, 5);
 }

@@ -717,6 +717,7 @@ fn q8_0_model_transcribes_the_jfk_clip() {
                 language: None,
                 threads: 2,
                 window: EncoderWindow::Fitted,
+                ..DecodeOptions::default()
             },
         )
         .expect("transcription runs");

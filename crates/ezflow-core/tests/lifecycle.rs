@@ -23,6 +23,7 @@ fn options() -> DecodeOptions {
         language: None,
         threads: 1,
         window: EncoderWindow::Fitted,
+        ..DecodeOptions::default()
     }
 }
 

@@ -198,6 +198,7 @@ fn two_hundred_transcriptions_stay_right_and_do_not_grow_memory() {
         // CI has two cores; more would not measure anything else.
         threads: std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4)),
         window: EncoderWindow::Fitted,
+        ..DecodeOptions::default()
     };
     let loaded = started.elapsed();
 

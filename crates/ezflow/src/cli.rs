@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use ezflow_config::settings::{Language, Threads};
+use ezflow_config::settings::{BeamSize, Language, Threads};
 
 /// EZ Flow: private, local voice dictation.
 #[derive(Debug, Parser)]
@@ -150,6 +150,11 @@ pub struct TranscribeArgs {
     /// a window sized to the clip. Slower; for comparisons.
     #[arg(long)]
     pub full_window: bool,
+
+    /// Beam width for decoding: 1 is greedy (fastest), up to 8, checked by
+    /// the same rule as the settings file's `beam_size` (its default).
+    #[arg(long, value_name = "N")]
+    pub beam: Option<BeamSize>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -22,6 +22,7 @@ pub fn decode_options(settings: &Settings) -> DecodeOptions {
         language: settings.language.code(),
         threads: settings.threads.resolve(),
         window: EncoderWindow::Fitted,
+        beam_size: settings.beam_size.get(),
     }
 }
 

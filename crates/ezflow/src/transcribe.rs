@@ -40,6 +40,10 @@ struct Timings {
     real_time_factor: f64,
     /// The encoder window used (1500 = the full 30 s window).
     audio_ctx: i32,
+    /// The beam width decoded with (1: greedy).
+    beam_size: usize,
+    /// Silence added around speech that ran to the clip's edge, in seconds.
+    padded_seconds: f32,
 }
 
 pub fn run(args: TranscribeArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
@@ -58,6 +62,7 @@ pub fn run(args: TranscribeArgs, settings: &Settings) -> anyhow::Result<ExitCode
         } else {
             EncoderWindow::Fitted
         },
+        beam_size: args.beam.unwrap_or(settings.beam_size).get(),
     };
 
     let telemetry = crate::telemetry::open(settings);
@@ -154,6 +159,8 @@ fn transcribe_file(
             0.0
         },
         audio_ctx: transcript.report.audio_ctx,
+        beam_size: transcript.report.beam_size,
+        padded_seconds: transcript.report.padded_seconds,
     };
     Ok((transcript, timings))
 }

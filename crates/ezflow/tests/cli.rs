@@ -135,6 +135,13 @@ fn json_output_has_text_segments_and_timings() {
     let rtf = timings["real_time_factor"].as_f64().expect("rtf");
     assert!((rtf - transcribe_ms / 11_000.0).abs() < 0.001, "{timings}");
     assert!(timings["decode_ms"].as_f64().expect("decode") >= 0.0);
+    // Greedy by default; the JFK clip's speech comes closer than 300 ms to
+    // its edges, so the engine added silence.
+    assert_eq!(timings["beam_size"], 1, "{timings}");
+    assert!(
+        timings["padded_seconds"].as_f64().expect("padded") > 0.0,
+        "{timings}"
+    );
     // The second file reuses the loaded model.
     assert_eq!(lines[1]["timings"]["model_load_ms"].as_f64(), Some(0.0));
     assert!(lines[1]["text"].as_str().expect("text").contains("Tuesday"));
@@ -247,6 +254,17 @@ fn every_bad_argument_is_refused_clearly_and_quickly() {
             ],
             2,
             "invalid UTF-8",
+        ),
+        // transcribe --beam: the settings' rule for beam_size (1–8).
+        (
+            vec![arg("transcribe"), arg("--beam"), arg("0"), path(&clip)],
+            2,
+            "at least 1",
+        ),
+        (
+            vec![arg("transcribe"), arg("--beam"), arg("12"), path(&clip)],
+            2,
+            "wider than 8",
         ),
         // transcribe --language: the settings' rule.
         (

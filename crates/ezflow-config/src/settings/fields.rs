@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::beam_size::beam_size_from_toml;
 use super::duration::parse_duration_secs;
 use super::idle_unload::idle_unload_from_toml;
 use super::language::parse_language;
@@ -25,6 +26,8 @@ pub(super) const LANGUAGE_ACCEPTS: &str =
     "\"auto\", or a Whisper language code such as \"en\", \"de\" or \"fr\" (or its English name)";
 pub(super) const THREADS_ACCEPTS: &str =
     "0 (automatic: one per physical core) or a whole number from 1 to 64";
+pub(super) const BEAM_SIZE_ACCEPTS: &str =
+    "a whole number from 1 (greedy decoding, the fastest) to 8";
 pub(super) const TELEMETRY_ACCEPTS: &str = "true or false";
 pub(super) const AUTOSTART_ACCEPTS: &str = "true or false";
 pub(super) const TELEMETRY_ENDPOINT_ACCEPTS: &str =
@@ -85,6 +88,17 @@ pub(super) const FIELDS: &[Field] = &[
             Ok(())
         },
         write: |s| toml::Value::Integer(i64::from(s.threads.get())),
+    },
+    Field {
+        key: "beam_size",
+        accepts: BEAM_SIZE_ACCEPTS,
+        comment: "Candidate transcripts the decoder keeps: 1 is greedy (the fastest); more\n\
+                  # can be more accurate and takes longer (docs/accuracy.md has the figures).",
+        apply: |s, v| {
+            s.beam_size = beam_size_from_toml(v)?;
+            Ok(())
+        },
+        write: |s| toml::Value::Integer(s.beam_size.get() as i64),
     },
     Field {
         key: "idle_unload",

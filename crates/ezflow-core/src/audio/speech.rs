@@ -67,6 +67,20 @@ pub const TRAIL_MARGIN_MS: usize = 300;
 /// Where the speech is in `samples` (16 kHz mono), as sample indices including
 /// the margins, clamped to the clip; `None` when there is no speech at all.
 pub fn speech_bounds(samples: &[f32]) -> Option<Range<usize>> {
+    let speech = speech_frames(samples)?;
+    Some(with_margins(
+        speech,
+        samples.len(),
+        LEAD_MARGIN_MS,
+        TRAIL_MARGIN_MS,
+    ))
+}
+
+/// The speech in `samples` without margins: from the start of its first
+/// speech frame to the end of its last (clamped to the clip); `None` when
+/// there is no speech at all. Callers that need a margin the clip does not
+/// have (speech from the first sample on) pad with silence.
+pub fn speech_frames(samples: &[f32]) -> Option<Range<usize>> {
     if samples.is_empty() {
         return None;
     }
@@ -103,9 +117,20 @@ pub fn speech_bounds(samples: &[f32]) -> Option<Range<usize>> {
     }
 
     let first = first?;
-    let start = (first * FRAME_SAMPLES).saturating_sub(LEAD_MARGIN_MS * SAMPLES_PER_MS);
-    let end = (last_end * FRAME_SAMPLES + TRAIL_MARGIN_MS * SAMPLES_PER_MS).min(samples.len());
-    Some(start..end)
+    Some(first * FRAME_SAMPLES..(last_end * FRAME_SAMPLES).min(samples.len()))
+}
+
+/// `speech` widened by `lead_ms` before and `trail_ms` after, clamped to a
+/// clip of `len` samples.
+pub fn with_margins(
+    speech: Range<usize>,
+    len: usize,
+    lead_ms: usize,
+    trail_ms: usize,
+) -> Range<usize> {
+    let start = speech.start.saturating_sub(lead_ms * SAMPLES_PER_MS);
+    let end = (speech.end + trail_ms * SAMPLES_PER_MS).min(len);
+    start..end
 }
 
 /// Whether `samples` (16 kHz mono) hold no speech at all. Quiet clips are
