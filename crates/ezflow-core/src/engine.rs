@@ -25,6 +25,7 @@ use whisper_rs::{
     WhisperState,
 };
 
+use crate::audio::speech::{with_margins, LEAD_MARGIN_MS, TRAIL_MARGIN_MS};
 use crate::audio::{self, WHISPER_SAMPLE_RATE};
 use crate::model_file;
 use crate::timing::{millis, timed};
@@ -299,6 +300,7 @@ impl LoadedModel {
         let speech_samples: &[f32] = &padded;
         let speech_secs = speech_samples.len() as f32 / WHISPER_SAMPLE_RATE as f32;
         let threads = options.threads.max(1);
+        let beam_size = options.beam_size.clamp(1, MAX_BEAM_SIZE);
         let started = Instant::now();
 
         let (first_ctx, may_fall_back) = match options.window {
@@ -306,25 +308,14 @@ impl LoadedModel {
             EncoderWindow::Full => (FULL_AUDIO_CTX, false),
             EncoderWindow::Fixed(frames) => (frames.clamp(1, FULL_AUDIO_CTX), false),
         };
-        let mut pass = self.decode_pass(
-            speech_samples,
-            language,
-            threads,
-            options.beam_size,
-            first_ctx,
-        )?;
+        let mut pass = self.decode_pass(speech_samples, language, threads, beam_size, first_ctx)?;
         let mut stages = pass.stages;
         let mut fell_back = false;
         if may_fall_back && first_ctx < FULL_AUDIO_CTX {
             if let Some(reason) = degenerate(&pass, speech_secs) {
                 tracing::debug!(audio_ctx = first_ctx, reason, text = %pass.text(), "short window rejected; decoding with the full window");
-                pass = self.decode_pass(
-                    speech_samples,
-                    language,
-                    threads,
-                    options.beam_size,
-                    FULL_AUDIO_CTX,
-                )?;
+                pass =
+                    self.decode_pass(speech_samples, language, threads, beam_size, FULL_AUDIO_CTX)?;
                 stages.add(pass.stages);
                 fell_back = true;
             }
@@ -337,7 +328,7 @@ impl LoadedModel {
                 speech_seconds: Some(speech_secs),
                 audio_ctx: if fell_back { FULL_AUDIO_CTX } else { first_ctx },
                 fell_back_to_full_window: fell_back,
-                beam_size: options.beam_size.clamp(1, MAX_BEAM_SIZE),
+                beam_size,
                 padded_seconds: (framed.lead_pad + framed.trail_pad) as f32
                     / WHISPER_SAMPLE_RATE as f32,
                 whisper_ms,
@@ -455,7 +446,8 @@ impl LoadedModel {
 /// `CString` and hands whisper.cpp the pointer from `CString::into_raw`;
 /// nothing ever frees it (`FullParams` has no `Drop`). Calling it on fresh
 /// parameters for every pass leaked one small allocation per pass. So the
-/// parameters are made once per language for the whole process and cloned
+/// parameters are made once per language and beam width (1 to
+/// [`MAX_BEAM_SIZE`], as the caller clamped it) for the whole process and cloned
 /// for each pass: a clone copies the pointer, not the string. The process
 /// holds at most one such string per language it has decoded in (whisper
 /// knows about 100), still reachable from this cache.
@@ -463,7 +455,6 @@ fn base_params(language: Option<&'static str>, beam_size: usize) -> FullParams<'
     type Key = (Option<&'static str>, usize);
     type Cache = Vec<(Key, FullParams<'static, 'static>)>;
     static CACHE: Mutex<Cache> = Mutex::new(Vec::new());
-    let beam_size = beam_size.clamp(1, MAX_BEAM_SIZE);
     let key = (language, beam_size);
     let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some((_, params)) = cache.iter().find(|(k, _)| *k == key) {
@@ -699,10 +690,12 @@ impl Pass {
     }
 }
 
-/// What the decoder is given of a clip: the speech with [`LEAD_SILENCE_MS`]
-/// before it and [`TRAIL_SILENCE_MS`] after it, taken from the clip where the
-/// clip has them and made of digital silence where it does not (speech that
-/// starts at the first sample, or is cut off by the key going up).
+/// What the decoder is given of a clip: the speech with the speech finder's
+/// margins ([`LEAD_MARGIN_MS`] before it, [`TRAIL_MARGIN_MS`] after it), taken
+/// from the clip where the clip has them and made of digital silence where it
+/// does not (speech that starts at the first sample, or is cut off by the key
+/// going up). Without the silence, speech from the first sample came out lower
+/// case, unpunctuated and with words lost (docs/accuracy.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct SpeechFrame {
     /// The part of the clip that is used, speech and margins.
@@ -716,12 +709,11 @@ struct SpeechFrame {
 
 impl SpeechFrame {
     fn around(speech: Range<usize>, clip_len: usize) -> Self {
-        let (lead_ms, trail_ms) = (LEAD_SILENCE_MS, TRAIL_SILENCE_MS);
-        let kept = audio::speech::with_margins(speech.clone(), clip_len, lead_ms, trail_ms);
+        let kept = with_margins(speech.clone(), clip_len, LEAD_MARGIN_MS, TRAIL_MARGIN_MS);
         let per_ms = WHISPER_SAMPLE_RATE as usize / 1000;
         Self {
-            lead_pad: (lead_ms * per_ms).saturating_sub(speech.start - kept.start),
-            trail_pad: (trail_ms * per_ms).saturating_sub(kept.end - speech.end),
+            lead_pad: (LEAD_MARGIN_MS * per_ms).saturating_sub(speech.start - kept.start),
+            trail_pad: (TRAIL_MARGIN_MS * per_ms).saturating_sub(kept.end - speech.end),
             kept,
             clip_len,
         }
@@ -751,16 +743,6 @@ impl SpeechFrame {
         Duration::from_nanos(in_clip * 1_000_000_000 / rate as u64)
     }
 }
-
-/// What the decoder gets before the speech: the clip's own audio where it
-/// has it, silence where it does not. Measured on the labelled clips cut
-/// tight to their speech (docs/accuracy.md): without it, speech from the
-/// first sample came out lower case, unpunctuated and with words lost (tight
-/// set 13.9 % WER, tiny.en f16); with 300 ms at both ends 9.9 %, and 0.5 s
-/// or 1 s did no better.
-const LEAD_SILENCE_MS: usize = 300;
-/// What the decoder gets after the speech, the same way.
-const TRAIL_SILENCE_MS: usize = 300;
 
 /// The encoder window for a clip of `seconds`: just enough frames for the
 /// audio plus a margin, never below [`MIN_AUDIO_CTX`] nor above the full
@@ -873,6 +855,16 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn the_settings_beam_limit_is_the_engines() {
+        // The settings accept beam widths without linking whisper.cpp; their
+        // limit must be the one the engine decodes with.
+        assert_eq!(
+            ezflow_config::settings::MAX_BEAM_SIZE as usize,
+            MAX_BEAM_SIZE
+        );
+    }
 
     const PER_MS: usize = 16;
 
