@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::fields::{type_name, BEAM_SIZE_ACCEPTS};
+use super::fields::{expect_whole_number, parse_whole_number, BEAM_SIZE_ACCEPTS};
 use super::{invalid, SettingsError};
 
 /// The widest beam accepted (whisper.cpp's own limit).
@@ -47,29 +47,16 @@ pub(super) fn check_beam_size(n: i64) -> Result<BeamSize, String> {
 }
 
 pub(super) fn beam_size_from_toml(v: &toml::Value) -> Result<BeamSize, String> {
-    match v {
-        toml::Value::Integer(n) => check_beam_size(*n),
-        toml::Value::String(s) if s.trim().parse::<i64>().is_ok() => Err(format!(
-            "a number in quotes; write it without them: beam_size = {}",
-            s.trim()
-        )),
-        other => Err(format!(
-            "expected a whole number, found {}",
-            type_name(other)
-        )),
-    }
+    check_beam_size(expect_whole_number(v, "beam_size")?)
 }
 
 /// For command-line flags: the same rule as the file.
 impl FromStr for BeamSize {
     type Err = SettingsError;
     fn from_str(s: &str) -> Result<Self, SettingsError> {
-        let reason = match s.trim().parse::<i64>() {
-            Ok(n) => match check_beam_size(n) {
-                Ok(b) => return Ok(b),
-                Err(r) => r,
-            },
-            Err(_) => "not a whole number".to_owned(),
+        let reason = match parse_whole_number(s).and_then(check_beam_size) {
+            Ok(b) => return Ok(b),
+            Err(r) => r,
         };
         Err(invalid("beam_size", s, reason, BEAM_SIZE_ACCEPTS))
     }

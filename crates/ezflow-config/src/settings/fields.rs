@@ -293,6 +293,29 @@ pub(super) fn expect_str<'a>(v: &'a toml::Value, example: &str) -> Result<&'a st
     }
 }
 
+/// A whole number as the file must write it: `key = 4`. A number in quotes
+/// is named as such, with the line to write instead.
+pub(super) fn expect_whole_number(v: &toml::Value, key: &str) -> Result<i64, String> {
+    match v {
+        toml::Value::Integer(n) => Ok(*n),
+        toml::Value::String(s) if s.trim().parse::<i64>().is_ok() => Err(format!(
+            "a number in quotes; write it without them: {key} = {}",
+            s.trim()
+        )),
+        other => Err(format!(
+            "expected a whole number, found {}",
+            type_name(other)
+        )),
+    }
+}
+
+/// A whole number given on the command line.
+pub(super) fn parse_whole_number(s: &str) -> Result<i64, String> {
+    s.trim()
+        .parse::<i64>()
+        .map_err(|_| "not a whole number".to_owned())
+}
+
 pub(super) fn expect_bool(v: &toml::Value) -> Result<bool, String> {
     match v {
         toml::Value::Boolean(b) => Ok(*b),

@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::fields::{type_name, THREADS_ACCEPTS};
+use super::fields::{expect_whole_number, parse_whole_number, THREADS_ACCEPTS};
 use super::{invalid, SettingsError, MAX_THREADS};
 
 /// How many threads transcription uses: automatic (one per physical core)
@@ -54,17 +54,7 @@ pub(super) fn check_threads(n: i64) -> Result<Threads, String> {
 }
 
 pub(super) fn threads_from_toml(v: &toml::Value) -> Result<Threads, String> {
-    match v {
-        toml::Value::Integer(n) => check_threads(*n),
-        toml::Value::String(s) if s.trim().parse::<i64>().is_ok() => Err(format!(
-            "a number in quotes; write it without them: threads = {}",
-            s.trim()
-        )),
-        other => Err(format!(
-            "expected a whole number, found {}",
-            type_name(other)
-        )),
-    }
+    check_threads(expect_whole_number(v, "threads")?)
 }
 
 /// Accepts `auto` or a number, for command-line flags.
@@ -75,12 +65,9 @@ impl FromStr for Threads {
         if t.eq_ignore_ascii_case("auto") {
             return Ok(Threads::AUTO);
         }
-        let reason = match t.parse::<i64>() {
-            Ok(n) => match check_threads(n) {
-                Ok(th) => return Ok(th),
-                Err(r) => r,
-            },
-            Err(_) => "not a whole number".to_owned(),
+        let reason = match parse_whole_number(t).and_then(check_threads) {
+            Ok(th) => return Ok(th),
+            Err(r) => r,
         };
         Err(invalid("threads", s, reason, THREADS_ACCEPTS))
     }
