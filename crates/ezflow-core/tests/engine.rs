@@ -86,24 +86,11 @@ fn synthetic_sentences_are_transcribed_accurately() {
 /// The short-window guards keep 1-2 s clips as accurate as the full window.
 #[test]
 fn short_clips_are_as_accurate_as_the_full_window() {
-    let mut clips: Vec<String> = ["jfk_a", "jfk_b", "jfk_c", "jfk_d"]
+    let mut clips: Vec<String> = JFK_PIECES
         .iter()
         .map(|n| format!("jfk-clips/{n}"))
         .collect();
-    clips.extend(
-        [
-            "short_works",
-            "short_call",
-            "short_thanks",
-            "short_noon",
-            "short_done",
-            "short_send",
-            "short_good",
-            "short_lunch",
-        ]
-        .iter()
-        .map(|n| format!("audio/{n}")),
-    );
+    clips.extend(SHORT_DICTATIONS.iter().map(|n| format!("audio/{n}")));
     let full = DecodeOptions {
         window: EncoderWindow::Full,
         ..options()
@@ -335,22 +322,10 @@ fn a_silent_clip_spends_nothing_in_whisper() {
     }
 }
 
-/// The labelled clips, by stem: real speech (JFK, alsa-utils' channel test
-/// clips) and espeak-ng sentences. `tight/` holds each cut to its speech.
-const EDGE_CLIPS: [&str; 24] = [
-    "jfk_a",
-    "jfk_b",
-    "jfk_c",
-    "jfk_d",
-    "jfk_full",
-    "Front_Center",
-    "Front_Left",
-    "Front_Right",
-    "Rear_Center",
-    "Rear_Left",
-    "Rear_Right",
-    "Side_Left",
-    "Side_Right",
+/// Short real speech: the JFK clip cut at its pauses (jfk-clips/).
+const JFK_PIECES: [&str; 4] = ["jfk_a", "jfk_b", "jfk_c", "jfk_d"];
+/// Short espeak-ng dictations (audio/).
+const SHORT_DICTATIONS: [&str; 8] = [
     "short_works",
     "short_call",
     "short_thanks",
@@ -359,10 +334,29 @@ const EDGE_CLIPS: [&str; 24] = [
     "short_send",
     "short_good",
     "short_lunch",
-    "schedule",
-    "note",
-    "letter",
 ];
+/// alsa-utils' spoken channel-test clips: short real recordings (alsa-clips/).
+const ALSA_CLIPS: [&str; 8] = [
+    "Front_Center",
+    "Front_Left",
+    "Front_Right",
+    "Rear_Center",
+    "Rear_Left",
+    "Rear_Right",
+    "Side_Left",
+    "Side_Right",
+];
+
+/// The labelled clips by stem, as `tight/` holds each cut to its speech: real
+/// speech (JFK, alsa-utils) and espeak-ng sentences.
+fn edge_clips() -> impl Iterator<Item = &'static str> {
+    JFK_PIECES
+        .into_iter()
+        .chain(["jfk_full"])
+        .chain(ALSA_CLIPS)
+        .chain(SHORT_DICTATIONS)
+        .chain(["schedule", "note", "letter"])
+}
 
 /// A user who starts talking the instant the key goes down, and lets go on
 /// the last word, gives the engine speech from the first sample to the last.
@@ -411,7 +405,7 @@ fn speech_from_the_first_to_the_last_sample_keeps_its_text() {
 #[test]
 fn clips_cut_tight_to_their_speech_stay_accurate() {
     let mut total = WordErrors::default();
-    for name in EDGE_CLIPS {
+    for name in edge_clips() {
         let (clip, text) = labelled(&format!("tight/{name}"));
         let t = transcribe(&clip, &options());
         let errors = word_errors(&text, &t.text);

@@ -126,6 +126,25 @@ impl App {
         self.process.pid()
     }
 
+    /// Holds the hotkey for one dictation of the file-fed microphone's clip
+    /// (the JFK speech) and waits until its end is in `window`.
+    ///
+    /// The file-fed microphone is not paced in real time: it delivers the
+    /// whole clip at once, so the recording ends at its 12 s limit (clip plus
+    /// a second of silence) before the key is let go; the release then only
+    /// ends push-to-talk.
+    fn dictate_the_jfk_clip(&mut self, display: &str, window: &x11_apps::TextWindow) {
+        hotkey(display, true);
+        self.wait_for_line("ended_by=MaxDuration");
+        self.wait_for_line("dictation transcribed");
+        hotkey(display, false);
+        window.wait_within("waiting for the dictated words", PATIENCE, |w| {
+            w.text
+                .to_lowercase()
+                .contains("ask what you can do for your country")
+        });
+    }
+
     /// User + system CPU time of the process, in clock ticks.
     fn cpu_ticks(&self) -> u64 {
         process::cpu_ticks(self.pid()).expect("the app's CPU time")
@@ -243,20 +262,7 @@ fn dictation_from_hotkey_to_text_in_the_focused_window() {
     let clipboard_owner = x11_apps::TestOwner::start(desktop.display(), "previous clipboard", true);
     let window = x11_apps::TextWindow::open(desktop.display());
 
-    // The file-fed microphone is not paced in real time: it delivers the
-    // whole clip at once, so the recording ends at its 12 s limit (clip plus
-    // a second of silence) before the key is let go; the release then only
-    // ends push-to-talk.
-    hotkey(desktop.display(), true);
-    app.wait_for_line("ended_by=MaxDuration");
-    app.wait_for_line("dictation transcribed");
-    hotkey(desktop.display(), false);
-
-    window.wait_within("waiting for the dictated words", PATIENCE, |w| {
-        w.text
-            .to_lowercase()
-            .contains("ask what you can do for your country")
-    });
+    app.dictate_the_jfk_clip(desktop.display(), &window);
     let typed = window.text().to_lowercase();
     assert!(typed.starts_with("and so my fellow americans"), "{typed}");
     // The window has the text as soon as it fetched it; the app puts the
@@ -1291,15 +1297,7 @@ fn a_first_dictation_with_no_model_offers_one_and_works_after_its_download() {
 
     // The next dictation: the words in the focused window.
     let window = x11_apps::TextWindow::open(desktop.display());
-    hotkey(desktop.display(), true);
-    app.wait_for_line("ended_by=MaxDuration");
-    app.wait_for_line("dictation transcribed");
-    hotkey(desktop.display(), false);
-    window.wait_within("waiting for the dictated words", PATIENCE, |w| {
-        w.text
-            .to_lowercase()
-            .contains("ask what you can do for your country")
-    });
+    app.dictate_the_jfk_clip(desktop.display(), &window);
 
     let exit = app.terminate();
     assert!(exit.success(), "ezflow exited with {exit}");
