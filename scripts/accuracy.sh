@@ -18,17 +18,20 @@ if [[ "${EZFLOW_ACCURACY_NO_SETUP:-}" != 1 ]]; then
 fi
 assets="${EZFLOW_TEST_ASSETS:-$root/target/test-assets}"
 venv="$root/target/faster-whisper-venv"
-names=(jfk_a jfk_b jfk_c jfk_d jfk_full
-  Front_Center Front_Left Front_Right Rear_Center Rear_Left Rear_Right Side_Left Side_Right
-  short_works short_call short_thanks short_noon short_done short_send short_good short_lunch
-  schedule note letter)
+# The clips: every one fetch-test-assets.sh cut tight, and the same clip as
+# recorded.
 recorded=() tight=()
-for name in "${names[@]}"; do
+for cut in "$assets"/tight/*.wav; do
+  name="$(basename "$cut")"
   for dir in jfk-clips alsa-clips audio; do
-    if [[ -f "$assets/$dir/$name.wav" ]]; then recorded+=("$assets/$dir/$name.wav"); fi
+    if [[ -f "$assets/$dir/$name" ]]; then recorded+=("$assets/$dir/$name"); fi
   done
-  tight+=("$assets/tight/$name.wav")
+  tight+=("$cut")
 done
+if ((${#tight[@]} != ${#recorded[@]})); then
+  echo "accuracy.sh: ${#tight[@]} tight clips but ${#recorded[@]} recorded ones; run scripts/fetch-test-assets.sh" >&2
+  exit 1
+fi
 join() { local IFS=,; echo "$*"; }
 mkdir -p target/bench
 "$venv/bin/python" scripts/accuracy.py --ezflow target/release/ezflow \

@@ -86,8 +86,8 @@ if [[ ! -f "$assets/alsa-clips/Side_Right.txt" ]]; then
   rm -rf "$assets/alsa-clips.tmp" && mkdir -p "$assets/alsa-clips.tmp"
   for name in Front_Center Front_Left Front_Right Rear_Center Rear_Left Rear_Right Side_Left Side_Right; do
     cp "$tmp_alsa/x/usr/share/sounds/alsa/$name.wav" "$assets/alsa-clips.tmp/"
-    words="${name/_/ }"
-    printf '%s.\n' "${words:0:1}${words:1}" | sed 's/ \(.\)/ \L\1/' >"$assets/alsa-clips.tmp/$name.txt"
+    where="${name#*_}" # Front_Left: "Front left."
+    printf '%s %s.\n' "${name%_*}" "${where,,}" >"$assets/alsa-clips.tmp/$name.txt"
   done
   rm -rf "$tmp_alsa" "$assets/alsa-clips"
   mv "$assets/alsa-clips.tmp" "$assets/alsa-clips"
