@@ -12,6 +12,10 @@ pub struct ProcessMemory {
     pub pss: u64,
     /// Resident set size: every resident page, shared ones counted whole.
     pub rss: u64,
+    /// Anonymous memory: what the process made itself (heap, stacks, the
+    /// model's buffers), as opposed to pages of files it mapped, such as its
+    /// own code, which the kernel can drop and read again.
+    pub anonymous: u64,
 }
 
 /// Reads this process's PSS and RSS, or `None` where the kernel does not
@@ -36,6 +40,7 @@ fn parse_smaps_rollup(text: &str) -> Option<ProcessMemory> {
     Some(ProcessMemory {
         pss: field("Pss")?,
         rss: field("Rss")?,
+        anonymous: field("Anonymous")?,
     })
 }
 
@@ -91,12 +96,13 @@ mod tests {
 
     #[test]
     fn parses_rollup() {
-        let text = "00400000-7fff [rollup]\nRss:               5432 kB\nPss:               3210 kB\nPss_Anon:  100 kB\n";
+        let text = "00400000-7fff [rollup]\nRss:               5432 kB\nPss:               3210 kB\nPss_Anon:  100 kB\nAnonymous:  120 kB\n";
         assert_eq!(
             parse_smaps_rollup(text),
             Some(ProcessMemory {
                 pss: 3210 * 1024,
-                rss: 5432 * 1024
+                rss: 5432 * 1024,
+                anonymous: 120 * 1024,
             })
         );
         assert_eq!(parse_smaps_rollup("nothing here"), None);
@@ -107,5 +113,6 @@ mod tests {
     fn reads_own_memory() {
         let m = current().expect("smaps_rollup readable on Linux");
         assert!(m.rss > 0 && m.pss > 0 && m.pss <= m.rss);
+        assert!(m.anonymous > 0 && m.anonymous <= m.rss);
     }
 }

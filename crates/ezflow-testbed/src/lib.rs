@@ -17,6 +17,7 @@
 //! | [`panel`] | the panel's side of a tray: a stand-in StatusNotifierWatcher, and reading an item as a panel does (feature `desktop`) |
 //! | [`notifications`] | a stand-in notification server (feature `desktop`) |
 //! | [`portal`] | what the stand-in XDG desktop portals share (feature `desktop`) |
+//! | [`dictation`] | dictations through the running app one after another: their settings, the microphone's clip, and one dictation from hotkey to text (feature `desktop`) |
 //! | [`x11_apps`] | other X applications: an editor window, clipboard owners and readers (feature `desktop`) |
 //! | [`window`] | the settings window driven through `tauri-driver` and WebKitWebDriver (feature `window`) |
 //! | [`collector`] | a real telemetry collector on loopback, and batches for it (feature `collector`) |
@@ -38,6 +39,8 @@ pub mod xvfb;
 
 #[cfg(feature = "collector")]
 pub mod collector;
+#[cfg(feature = "desktop")]
+pub mod dictation;
 #[cfg(feature = "desktop")]
 pub mod notifications;
 #[cfg(feature = "desktop")]

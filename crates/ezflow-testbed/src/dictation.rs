@@ -1,0 +1,72 @@
+//! Dictations through the running app, as a user makes them, one after
+//! another: the settings a run of them uses, and one dictation of the file
+//! microphone's clip (hotkey held while the clip is recorded up to the
+//! recording limit, let go, and the transcript waited for in the focused
+//! window). Shared by the app's soak test and `ezflow-bench dictations`, so
+//! that the figures the benchmark reports and the bound the test holds come
+//! from the same dictations.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::microphone::{Device, FileMicrophone};
+use crate::process::WatchedProcess;
+use crate::x11_apps::{self, TextWindow};
+
+/// The recording limit of [`settings`]: every clip used is shorter, so each
+/// recording ends by itself (the file microphone is not paced in real time
+/// and delivers the whole clip at once).
+pub const RECORDING_LIMIT_SECS: u64 = 4;
+
+/// The settings file of a run of dictations with `model`: English, the
+/// hotkey Ctrl+Alt+Space held to talk, the text pasted, recordings of at
+/// most [`RECORDING_LIMIT_SECS`], and the model kept loaded.
+pub fn settings(model: &Path) -> String {
+    format!(
+        "model = \"{}\"\nlanguage = \"en\"\nhotkey = \"Ctrl+Alt+Space\"\n\
+         hotkey_mode = \"push-to-talk\"\ninsert_method = \"paste\"\n\
+         max_recording = \"{RECORDING_LIMIT_SECS}s\"\nidle_unload = \"never\"\n",
+        model.display()
+    )
+}
+
+/// Makes the file microphone in `dir` read `clip` (16 kHz mono samples),
+/// then silence past the recording limit.
+pub fn microphone(dir: &Path, clip: &[f32]) -> FileMicrophone {
+    FileMicrophone::write(
+        dir,
+        Device::Clip,
+        clip,
+        Duration::from_secs(RECORDING_LIMIT_SECS + 6),
+    )
+}
+
+/// Dictation number `n` of a run: holds the hotkey on `display` until the
+/// recording has reached its limit, lets it go, and waits (each step at
+/// most `patience`) for the app's "dictation done" and for `window` to hold
+/// `word` (lower case) `n` times. The log lines seen so far are forgotten
+/// afterwards, so that a long run does not keep them.
+pub fn dictate(
+    app: &mut WatchedProcess,
+    display: &str,
+    window: &TextWindow,
+    word: &str,
+    n: usize,
+    patience: Duration,
+) -> anyhow::Result<()> {
+    x11_apps::ctrl_alt_space(display, true);
+    let recorded = app.wait_for_line("ended_by=MaxDuration", patience);
+    x11_apps::ctrl_alt_space(display, false);
+    recorded.with_context(|| format!("dictation {n}: the recording did not end"))?;
+    app.wait_for_line("dictation done", patience)
+        .with_context(|| format!("dictation {n}: no transcript"))?;
+    window.wait_within(
+        &format!("dictation {n}: the word {word:?} for the {n}th time"),
+        patience,
+        |w| w.text.to_lowercase().matches(word).count() >= n,
+    );
+    app.forget_log();
+    Ok(())
+}

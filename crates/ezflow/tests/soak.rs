@@ -1,0 +1,150 @@
+//! A day of dictations through the whole app: the real `ezflow` binary under
+//! a private Xvfb and D-Bus session, the ALSA test microphone reading a 3 s
+//! sentence, the real tiny.en model kept loaded, the hotkey held for each
+//! dictation and the text pasted into a focused X window. Memory (RSS, PSS
+//! and anonymous memory, from `smaps_rollup`) is read after every
+//! dictation.
+//!
+//! - Between the 10th and the last dictation it may not grow by more than
+//!   2 MiB. Without one heap arena (`memory::use_one_heap_arena`) it grew by
+//!   2.7 MiB over 300 dictations, in steps, and kept growing.
+//! - After an unload, the memory the app made itself (anonymous) is back
+//!   within 2 MiB of the idle figure before the first dictation. RSS may be
+//!   a few MiB higher than at start: pages of the engine's code (whisper.cpp
+//!   in the binary, alsa-lib, libstdc++) that the dictations ran stay
+//!   resident until the kernel needs the memory, as every program's code
+//!   does; it is bounded by 6 MiB here.
+//!
+//! 200 dictations by default (about 40 s); `EZFLOW_SOAK_DICTATIONS` sets
+//! another count. `ezflow-bench dictations` runs the same dictations on a
+//! release build and reports the growth per dictation.
+
+use std::process::Command;
+use std::time::Duration;
+
+use ezflow_core::memory::{self, ProcessMemory};
+use ezflow_testbed::microphone::{self, ALSA_CONFIG_ENV};
+use ezflow_testbed::process::WatchedProcess;
+use ezflow_testbed::session::DesktopSession;
+use ezflow_testbed::{assets, dictation, panel, x11_apps};
+
+const MIB: u64 = 1024 * 1024;
+/// Bound on waiting for the app (a model load on a loaded machine included).
+const PATIENCE: Duration = Duration::from_secs(120);
+/// The most RSS or PSS may grow between the 10th and the last dictation.
+const GROWTH_BOUND: u64 = 2 * MIB;
+/// The most the app's own (anonymous) memory may be above the idle figure
+/// once the model is unloaded.
+const UNLOADED_ANONYMOUS_BOUND: u64 = 2 * MIB;
+/// The most RSS may be above the idle figure once the model is unloaded
+/// (the code pages the dictations ran included).
+const UNLOADED_RSS_BOUND: u64 = 6 * MIB;
+
+fn dictations() -> usize {
+    match std::env::var("EZFLOW_SOAK_DICTATIONS") {
+        Ok(count) => count
+            .parse()
+            .ok()
+            .filter(|&n| n >= 20)
+            .unwrap_or_else(|| panic!("EZFLOW_SOAK_DICTATIONS={count:?}: give a count ≥ 20")),
+        Err(_) => 200,
+    }
+}
+
+fn memory_of(pid: u32) -> ProcessMemory {
+    memory::of_process(&pid.to_string()).expect("read the app's memory")
+}
+
+fn kib(bytes: u64) -> u64 {
+    bytes / 1024
+}
+
+fn show(m: &ProcessMemory) -> String {
+    format!(
+        "RSS {} KiB, PSS {} KiB, anonymous {} KiB",
+        kib(m.rss),
+        kib(m.pss),
+        kib(m.anonymous)
+    )
+}
+
+#[test]
+fn memory_stays_flat_over_a_day_of_dictations() {
+    let session = DesktopSession::start();
+    let (_watcher_conn, _registrations) = panel::start_watcher(&session.bus, true);
+    // "Please schedule the meeting for Tuesday afternoon." (2.9 s).
+    let (clip, _) = assets::sentence("schedule");
+    let samples = ezflow_core::audio::load_clip(&clip)
+        .expect("decode the clip")
+        .into_samples();
+    let home = session.home.path().to_owned();
+    dictation::microphone(&home, &samples);
+    session
+        .home
+        .write_settings(&dictation::settings(&assets::tiny_en()));
+    let ezflow = || {
+        let mut command: Command = session.command(env!("CARGO_BIN_EXE_ezflow"));
+        command.env(ALSA_CONFIG_ENV, home.join(microphone::CONFIG_FILE));
+        command
+    };
+    let mut app = WatchedProcess::spawn(&mut ezflow(), None).expect("start ezflow");
+    app.wait_for_line("startup complete in", PATIENCE)
+        .expect("the app starts");
+    let pid = app.pid();
+    let window = x11_apps::TextWindow::open(session.display());
+    std::thread::sleep(Duration::from_secs(1));
+    let idle = memory_of(pid);
+    eprintln!("idle, before the first dictation: {}", show(&idle));
+
+    let count = dictations();
+    let mut after = Vec::with_capacity(count);
+    for n in 1..=count {
+        dictation::dictate(
+            &mut app,
+            session.display(),
+            &window,
+            "afternoon",
+            n,
+            PATIENCE,
+        )
+        .unwrap_or_else(|e| panic!("{e:#}"));
+        let m = memory_of(pid);
+        if n <= 3 || n % 50 == 0 || n == count {
+            eprintln!("after dictation {n}: {}", show(&m));
+        }
+        after.push(m);
+    }
+    let tenth = after[9];
+    let last = after[count - 1];
+    eprintln!(
+        "growth from the 10th to the {count}th dictation: RSS {:+} KiB, PSS {:+} KiB, \
+         anonymous {:+} KiB",
+        kib(last.rss) as i64 - kib(tenth.rss) as i64,
+        kib(last.pss) as i64 - kib(tenth.pss) as i64,
+        kib(last.anonymous) as i64 - kib(tenth.anonymous) as i64,
+    );
+
+    let unload = ezflow().arg("unload").output().expect("ezflow unload runs");
+    assert!(unload.status.success(), "{unload:?}");
+    app.wait_for_line("model unloaded", PATIENCE)
+        .expect("the model unloads");
+    std::thread::sleep(Duration::from_secs(1));
+    let unloaded = memory_of(pid);
+    eprintln!("after the unload: {}", show(&unloaded));
+    drop(window);
+    app.terminate(PATIENCE).expect("ezflow ends on SIGTERM");
+
+    assert!(
+        last.rss <= tenth.rss + GROWTH_BOUND && last.pss <= tenth.pss + GROWTH_BOUND,
+        "memory grew from the 10th to the {count}th dictation: {} → {}",
+        show(&tenth),
+        show(&last)
+    );
+    assert!(
+        unloaded.anonymous <= idle.anonymous + UNLOADED_ANONYMOUS_BOUND
+            && unloaded.rss <= idle.rss + UNLOADED_RSS_BOUND,
+        "after the unload the app holds more than when idle: {} → {}",
+        show(&idle),
+        show(&unloaded)
+    );
+}
