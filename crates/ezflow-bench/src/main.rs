@@ -14,9 +14,13 @@
 //!
 //! `ezflow-bench window` measures the settings window (`window.rs`).
 //!
+//! `ezflow-bench dictations` measures the app's memory over many dictations
+//! (`dictations.rs`).
+//!
 //! `ezflow-bench wer` scores transcripts for `scripts/bench_transcription.py`
 //! with the word error rate the tests use (`ezflow_testbed::wer`).
 
+mod dictations;
 mod probe;
 mod report;
 mod session;
@@ -112,6 +116,28 @@ enum Tool {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// The app's memory over many dictations with the model kept loaded
+    /// (hotkey held, the tests' ALSA microphone reading the clip, the text
+    /// pasted): after each dictation, the growth per dictation, and after
+    /// an unload.
+    Dictations {
+        /// The ezflow binary.
+        #[arg(long, default_value = "target/release/ezflow")]
+        ezflow: PathBuf,
+        /// The model the app dictates with.
+        #[arg(long)]
+        model: PathBuf,
+        /// A labelled clip (its words in a .txt beside it), shorter than
+        /// the recording limit of 4 s.
+        #[arg(long)]
+        clip: PathBuf,
+        /// How many dictations.
+        #[arg(long, default_value_t = 500)]
+        count: usize,
+        /// Also write the section to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -143,6 +169,13 @@ fn main() -> ExitCode {
             rounds,
             out,
         }) => measure_window(&ezflow, &model, rounds, out.as_deref()),
+        Some(Tool::Dictations {
+            ezflow,
+            model,
+            clip,
+            count,
+            out,
+        }) => measure_dictations(&ezflow, &model, &clip, count, out.as_deref()),
         None => run(&args),
     };
     match result {
@@ -161,6 +194,26 @@ fn measure_window(
     out: Option<&Path>,
 ) -> anyhow::Result<()> {
     let section = window::measure(&absolute(ezflow)?, &absolute(model)?, rounds)?;
+    print!("{section}");
+    if let Some(out) = out {
+        std::fs::write(out, &section).with_context(|| format!("writing {}", out.display()))?;
+    }
+    Ok(())
+}
+
+fn measure_dictations(
+    ezflow: &Path,
+    model: &Path,
+    clip: &Path,
+    count: usize,
+    out: Option<&Path>,
+) -> anyhow::Result<()> {
+    let section = dictations::measure(
+        &absolute(ezflow)?,
+        &absolute(model)?,
+        &absolute(clip)?,
+        count,
+    )?;
     print!("{section}");
     if let Some(out) = out {
         std::fs::write(out, &section).with_context(|| format!("writing {}", out.display()))?;

@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use ezflow_config::settings::{IdleUnload, Settings, Threads};
-use ezflow_testbed::panel;
+use ezflow_testbed::microphone::ALSA_CONFIG_ENV;
 use ezflow_testbed::process::{self, WatchedProcess};
 use ezflow_testbed::session::DesktopSession;
+use ezflow_testbed::{dictation, panel};
 
 /// Bound on the app's reactions that need no model (startup, quitting).
 pub const QUICK: Duration = Duration::from_secs(30);
@@ -27,6 +28,8 @@ pub const SLOW: Duration = Duration::from_secs(300);
 /// stopped and removed when it drops.
 pub struct Desktop {
     ezflow: PathBuf,
+    /// The ALSA configuration of the file microphone, once there is one.
+    microphone: Option<PathBuf>,
     // Field order is drop order: the watcher's connection before its bus.
     _watcher: zbus::blocking::Connection,
     registrations: mpsc::Receiver<panel::Registration>,
@@ -50,6 +53,7 @@ impl Desktop {
         let (watcher, registrations) = panel::start_watcher(&session.bus, true);
         Ok(Desktop {
             ezflow: ezflow.to_path_buf(),
+            microphone: None,
             _watcher: watcher,
             registrations,
             session,
@@ -73,6 +77,19 @@ impl Desktop {
             .context("writing settings.toml")
     }
 
+    /// Writes `text` as the settings file the app starts with.
+    pub fn write_settings_text(&self, text: &str) {
+        self.session.home.write_settings(text);
+    }
+
+    /// Gives the app a microphone: the tests' ALSA capture device reading
+    /// `clip` (16 kHz mono), then silence past a dictation's recording limit
+    /// (`ezflow_testbed::dictation`).
+    pub fn use_microphone(&mut self, clip: &[f32]) {
+        let microphone = dictation::microphone(self.session.home.path(), clip);
+        self.microphone = Some(microphone.config);
+    }
+
     /// The session's X display, e.g. `:3`.
     pub fn display(&self) -> &str {
         self.session.display()
@@ -80,7 +97,11 @@ impl Desktop {
 
     /// The `ezflow` command in this session's environment.
     pub fn ezflow(&self) -> Command {
-        self.session.command(&self.ezflow)
+        let mut command = self.session.command(&self.ezflow);
+        if let Some(config) = &self.microphone {
+            command.env(ALSA_CONFIG_ENV, config);
+        }
+        command
     }
 
     /// Runs one `ezflow` command to its end, killing it if it takes longer
@@ -150,6 +171,11 @@ pub struct App {
 impl App {
     pub fn pid(&self) -> u32 {
         self.process.pid()
+    }
+
+    /// The app's process and log, for the tests' harness.
+    pub fn process(&mut self) -> &mut WatchedProcess {
+        &mut self.process
     }
 
     /// Waits (bounded) for a log line containing `needle` that was not
