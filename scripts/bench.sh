@@ -12,9 +12,10 @@
 #     5 minutes (the JFK clip and espeak-ng sentences), with word error rates.
 #     For tiny.en, and for base (fetched from PyPI, like tiny.en).
 #   - memory over a day of dictations, by `ezflow-bench dictations`: 500
-#     dictations of a 3 s sentence through the app (hotkey, the tests' ALSA
-#     microphone, text pasted into an X window), model kept loaded; memory
-#     after each, the growth per dictation, and after an unload.
+#     dictations of a 3 s sentence through the app (hotkey and `ezflow start`
+#     in turn, the tests' ALSA microphone, text pasted into an X window),
+#     model kept loaded; memory after each, the growth per dictation, and
+#     after an unload.
 #   - the settings window, by `ezflow-bench window`: `ezflow settings open` to
 #     first paint, the PSS of all the window's processes, the tray's PSS
 #     before, while open and after closing; and the frontend's gzipped size

@@ -1,11 +1,11 @@
 //! `ezflow-bench dictations`: the app's memory over a day of dictations,
 //! measured from outside. In a private desktop session with the real app,
 //! the tests' ALSA microphone reading a labelled clip and a focused X
-//! window, it makes `count` dictations one after another (hotkey held,
-//! recording to its limit, text pasted: `ezflow_testbed::dictation`, the
-//! same dictations as the app's soak test) with the model kept loaded, and
-//! reads RSS, PSS and anonymous memory after each; then unloads the model
-//! and reads them once more.
+//! window, it makes `count` dictations one after another (begun by the
+//! hotkey and by `ezflow start` in turn, recording to its limit, text
+//! pasted: `ezflow_testbed::dictation`, the same dictations as the app's
+//! soak test) with the model kept loaded, and reads RSS, PSS and anonymous
+//! memory after each; then unloads the model and reads them once more.
 //!
 //! It prints one Markdown section: memory idle, after chosen dictations and
 //! after the unload, and the growth per dictation from the 10th to the last
@@ -60,7 +60,15 @@ pub fn measure(ezflow: &Path, model: &Path, clip: &Path, count: usize) -> anyhow
     let started = Instant::now();
     let mut after = Vec::with_capacity(count);
     for n in 1..=count {
-        dictation::dictate(app.process(), desktop.display(), &window, &word, n, SLOW)?;
+        dictation::dictate(
+            app.process(),
+            desktop.display(),
+            &|| desktop.ezflow(),
+            &window,
+            &word,
+            n,
+            SLOW,
+        )?;
         after.push(probe::memory(pid)?);
         if n % 100 == 0 {
             eprintln!("ezflow-bench: {n} of {count} dictations");
@@ -114,7 +122,7 @@ fn render(f: &Figures) -> String {
     let _ = writeln!(
         out,
         "{count} dictations of `{}` ({:.1} s of speech, recorded to the {} s limit) through the \
-         release app: hotkey held, the tests' ALSA microphone, the text pasted into a focused X \
+         release app, begun by the hotkey and by `ezflow start` in turn: the tests' ALSA microphone, the text pasted into a focused X \
          window; model `{}` kept loaded. {:.0} s in all. Memory from `/proc/PID/smaps_rollup` \
          after each dictation; anonymous memory is what the app made itself (heap, stacks, the \
          model), RSS adds the pages of files it maps, such as its code.\n",

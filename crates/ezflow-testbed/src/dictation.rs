@@ -1,18 +1,19 @@
 //! Dictations through the running app, as a user makes them, one after
 //! another: the settings a run of them uses, and one dictation of the file
-//! microphone's clip (hotkey held while the clip is recorded up to the
-//! recording limit, let go, and the transcript waited for in the focused
-//! window). Shared by the app's soak test and `ezflow-bench dictations`, so
-//! that the figures the benchmark reports and the bound the test holds come
-//! from the same dictations.
+//! microphone's clip (begun by the hotkey or by `ezflow start`, the clip
+//! recorded up to the recording limit, and the transcript waited for in the
+//! focused window). Shared by the app's soak test and `ezflow-bench
+//! dictations`, so that the figures the benchmark reports and the bound the
+//! test holds come from the same dictations.
 
 use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
-use anyhow::Context as _;
+use anyhow::{bail, Context as _};
 
 use crate::microphone::{Device, FileMicrophone};
-use crate::process::WatchedProcess;
+use crate::process::{output_within, WatchedProcess};
 use crate::x11_apps::{self, TextWindow};
 
 /// The recording limit of [`settings`]: every clip used is shorter, so each
@@ -43,23 +44,39 @@ pub fn microphone(dir: &Path, clip: &[f32]) -> FileMicrophone {
     )
 }
 
-/// Dictation number `n` of a run: holds the hotkey on `display` until the
-/// recording has reached its limit, lets it go, and waits (each step at
-/// most `patience`) for the app's "dictation done" and for `window` to hold
-/// `word` (lower case) `n` times. The log lines seen so far are forgotten
-/// afterwards, so that a long run does not keep them.
+/// Dictation number `n` of a run, begun the two ways a user begins one:
+/// odd ones by holding the hotkey on `display` (let go once the recording
+/// has reached its limit), even ones by `ezflow start` (`ezflow` gives the
+/// command, in the app's session) over the control socket. Then waits (each
+/// step at most `patience`) for the app's "dictation done" and for `window`
+/// to hold `word` (lower case) `n` times. The log lines seen so far are
+/// forgotten afterwards, so that a long run does not keep them.
 pub fn dictate(
     app: &mut WatchedProcess,
     display: &str,
+    ezflow: &dyn Fn() -> Command,
     window: &TextWindow,
     word: &str,
     n: usize,
     patience: Duration,
 ) -> anyhow::Result<()> {
-    x11_apps::ctrl_alt_space(display, true);
-    let recorded = app.wait_for_line("ended_by=MaxDuration", patience);
-    x11_apps::ctrl_alt_space(display, false);
-    recorded.with_context(|| format!("dictation {n}: the recording did not end"))?;
+    if n % 2 == 1 {
+        x11_apps::ctrl_alt_space(display, true);
+        let recorded = app.wait_for_line("ended_by=MaxDuration", patience);
+        x11_apps::ctrl_alt_space(display, false);
+        recorded.with_context(|| format!("dictation {n}: the recording did not end"))?;
+    } else {
+        let started = output_within(ezflow().arg("start"), patience)
+            .with_context(|| format!("dictation {n}: `ezflow start`"))?;
+        if !started.status.success() {
+            bail!(
+                "dictation {n}: `ezflow start` failed: {}",
+                String::from_utf8_lossy(&started.stderr).trim()
+            );
+        }
+        app.wait_for_line("ended_by=MaxDuration", patience)
+            .with_context(|| format!("dictation {n}: the recording did not end"))?;
+    }
     app.wait_for_line("dictation done", patience)
         .with_context(|| format!("dictation {n}: no transcript"))?;
     window.wait_within(
