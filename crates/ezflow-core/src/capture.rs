@@ -217,8 +217,11 @@ impl Recording {
             channels: config.channels(),
             sample_format: config.sample_format().to_string(),
         };
+        // Paced by the user (it lasts as long as they speak): the app's
+        // slow-operation log must not time it as an operation.
         let span = tracing::info_span!(
             "capture",
+            paced_by_user = true,
             device = %name,
             rate = format.sample_rate,
             channels = format.channels,
