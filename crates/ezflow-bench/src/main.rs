@@ -117,9 +117,9 @@ enum Tool {
         out: Option<PathBuf>,
     },
     /// The app's memory over many dictations with the model kept loaded
-    /// (hotkey held, the tests' ALSA microphone reading the clip, the text
-    /// pasted): after each dictation, the growth per dictation, and after
-    /// an unload.
+    /// (begun by the hotkey and by `ezflow start` in turn, the tests' ALSA
+    /// microphone reading the clip, the text pasted): after each dictation,
+    /// the growth per dictation, and after an unload.
     Dictations {
         /// The ezflow binary.
         #[arg(long, default_value = "target/release/ezflow")]

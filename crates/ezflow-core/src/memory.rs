@@ -18,13 +18,14 @@ pub struct ProcessMemory {
     pub anonymous: u64,
 }
 
-/// Reads this process's PSS and RSS, or `None` where the kernel does not
-/// provide them.
+/// Reads this process's PSS, RSS and anonymous memory, or `None` where the
+/// kernel does not provide them.
 pub fn current() -> Option<ProcessMemory> {
     of_process("self")
 }
 
-/// Reads the PSS and RSS of process `pid` ("self" for this one).
+/// Reads the PSS, RSS and anonymous memory of process `pid` ("self" for
+/// this one).
 pub fn of_process(pid: &str) -> Option<ProcessMemory> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
     parse_smaps_rollup(&text)

@@ -49,8 +49,9 @@ pub fn microphone(dir: &Path, clip: &[f32]) -> FileMicrophone {
 /// has reached its limit), even ones by `ezflow start` (`ezflow` gives the
 /// command, in the app's session) over the control socket. Then waits (each
 /// step at most `patience`) for the app's "dictation done" and for `window`
-/// to hold `word` (lower case) `n` times. The log lines seen so far are
-/// forgotten afterwards, so that a long run does not keep them.
+/// to hold the word `word` (lower case, counted as a whole word) `n` times.
+/// The log lines seen so far are forgotten afterwards, so that the next
+/// dictation's waits see only its own.
 pub fn dictate(
     app: &mut WatchedProcess,
     display: &str,
@@ -82,8 +83,31 @@ pub fn dictate(
     window.wait_within(
         &format!("dictation {n}: the word {word:?} for the {n}th time"),
         patience,
-        |w| w.text.to_lowercase().matches(word).count() >= n,
+        |w| count_word(&w.text, word) >= n,
     );
     app.forget_log();
     Ok(())
+}
+
+/// How often `word` (lower case) stands as a whole word in `text`, case
+/// ignored.
+fn count_word(text: &str, word: &str) -> usize {
+    text.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| *w == word)
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_counted_whole() {
+        let text = "Please schedule it. Send it now! Submit, it's done.";
+        assert_eq!(count_word(text, "it"), 3);
+        assert_eq!(count_word(text, "please"), 1);
+        assert_eq!(count_word(text, "now"), 1);
+        assert_eq!(count_word(text, "sch"), 0);
+    }
 }
